@@ -1,0 +1,7 @@
+"""``python -m aeqprop`` is the ``aeqprop`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

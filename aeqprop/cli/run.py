@@ -1,0 +1,97 @@
+"""``aeqprop run PROTOCOL``: train as the protocol says, into a run directory that can be resumed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aeqprop import __version__
+from aeqprop.data import load_dataset
+from aeqprop.protocol import ProtocolError, build, load_protocol, read_raw, to_dict, validate_raw
+from aeqprop.rundir import RunDirectory
+from aeqprop.trainer import Trainer, TrainSettings
+
+HELP = "train a system as a protocol file says"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("protocol", help="protocol file (TOML)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field, e.g. --set run.epochs=3 (repeatable)")
+    parser.add_argument("--out", help="run directory (default: <run.out>/<protocol name>-<time>)")
+    parser.add_argument("--resume", metavar="DIR",
+                        help="continue the run in DIR from its last checkpoint (run.epochs may be raised)")
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show a progress bar")
+    bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show a progress bar")
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import pydantic
+    import scipy
+
+    return {
+        "aeqprop": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+        "scipy": scipy.__version__, "pydantic": pydantic.__version__,
+    }
+
+
+def _check_same(saved: dict[str, Any], given: dict[str, Any], path: str = "") -> None:
+    """Refuse to resume with a protocol that differs from the run's in anything but run.epochs."""
+    for key in sorted(set(saved) | set(given)):
+        where = f"{path}.{key}" if path else key
+        if where == "run.epochs":
+            continue
+        a, b = saved.get(key), given.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            _check_same(a, b, where)
+        elif a != b:
+            raise ProtocolError(f"--resume: {where} is {b!r} here but {a!r} in the run being resumed")
+
+
+def run(args: argparse.Namespace) -> int:
+    protocol = load_protocol(args.protocol, args.overrides)
+    if args.resume:
+        run_dir = RunDirectory.open(args.resume)
+        saved = to_dict(validate_raw(read_raw(run_dir.protocol_path), str(run_dir.protocol_path)))
+        _check_same(saved, to_dict(protocol))
+    data = load_dataset(protocol.data.name, protocol.data.root, protocol.data.test_fraction, protocol.data.split_seed)
+    data = data.limit(protocol.data.train_limit, protocol.data.test_limit)
+    if not args.resume:
+        out = Path(args.out) if args.out else Path(protocol.run.out) / f"{Path(args.protocol).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = RunDirectory.create(out, to_dict(protocol))
+    parts = build(protocol)
+    settings = TrainSettings(
+        epochs=protocol.run.epochs, batch_size=protocol.run.batch_size, eval_batch_size=protocol.run.eval_batch_size,
+        checkpoint_every=protocol.run.checkpoint_every, target_low=protocol.data.target_low,
+        target_high=protocol.data.target_high, seed=protocol.run.seed, progress=args.progress,
+    )
+    trainer = Trainer(parts.system, parts.rule, data, settings, parts.shuffle_rng, run_dir)
+    if args.resume:
+        trainer.resume()
+        print(f"resuming {run_dir.path} after epoch {trainer.state.epoch}")
+    else:
+        print(f"run directory: {run_dir.path}")
+    print(f"{parts.system.spec.description}; {len(data.x_train)} train / {len(data.x_test)} test samples")
+    sys.stdout.flush()
+    status, error = "completed", None
+    try:
+        summary = trainer.fit()
+    except BaseException as exc:
+        status, error = ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"), str(exc) or type(exc).__name__
+        summary = trainer.summary()
+        raise
+    finally:
+        summary = trainer.summary() if error is None else summary
+        summary.update(status=status, error=error, versions=versions(), protocol=str(args.protocol),
+                       checkpoint_epoch=trainer.state.epoch if run_dir.has_checkpoint() else None)
+        run_dir.write_summary(summary)
+        parts.system.close()
+    print(json.dumps({k: summary[k] for k in ("test_accuracy", "train_accuracy", "epochs", "wall_s", "samples_per_s")}))
+    return 0

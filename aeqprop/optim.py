@@ -1,0 +1,62 @@
+"""Optimizers turn a gradient estimate into the parameter increments requested from the system."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .system import ParamSpec
+
+
+def layer_rates(rates: float | list[float], depth: int, what: str) -> list[float]:
+    """Expand a scalar or per-layer list of learning rates to one rate per layer (1..depth)."""
+    if isinstance(rates, (int, float)):
+        return [float(rates)] * depth
+    if len(rates) != depth:
+        raise ValueError(f"{what}: expected one learning rate per layer ({depth}), got {len(rates)}")
+    return [float(r) for r in rates]
+
+
+class SGD:
+    """Plain SGD with a learning rate per parameter group and multiplicative decay per epoch.
+
+    θ ← θ − η_k · estimate, with η_k the rate of the parameter's layer (``ParamSpec.layer``); biases may use
+    their own per-layer rates. After each epoch every rate is multiplied by ``decay``.
+    """
+
+    def __init__(
+        self,
+        params: Mapping[str, ParamSpec],
+        lr: float | list[float],
+        lr_bias: float | list[float] | None = None,
+        decay: float = 1.0,
+    ) -> None:
+        depth = max(p.layer for p in params.values())
+        weights = layer_rates(lr, depth, "optimizer.lr")
+        biases = layer_rates(lr if lr_bias is None else lr_bias, depth, "optimizer.lr_bias")
+        self._base = {
+            name: (biases if spec.role == "bias" else weights)[spec.layer - 1]
+            for name, spec in params.items()
+        }
+        self._decay = decay
+        self.epoch = 0
+
+    def rate(self, name: str) -> float:
+        """Current learning rate of parameter group ``name``."""
+        return self._base[name] * self._decay**self.epoch
+
+    def step(self, gradient: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Increments −η·gradient (computed in place: the estimate arrays are consumed)."""
+        for name, value in gradient.items():
+            value *= -self.rate(name)
+        return gradient
+
+    def end_epoch(self) -> None:
+        self.epoch += 1
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = int(state["epoch"])

@@ -1,0 +1,209 @@
+"""Protocol files: the TOML schema (pydantic, ``extra="forbid"``) and the composition root.
+
+This is the one controller module that names concrete systems: it imports their settings models, checks the
+algorithm/system pairing and data sizes before anything runs, and builds the objects a run needs.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from aeqprop.simulators.resistive import ResistiveConfig
+
+from .data import SHAPES
+from .estimators import EstimatorName
+from .optim import SGD, layer_rates
+from .rules import EquilibriumPropagation, LearningRule
+from .system import AeqpropError, PhysicalSystem
+
+SystemConfig = ResistiveConfig
+
+
+class ProtocolError(AeqpropError):
+    """A protocol file is unreadable or invalid; the message names the file, the field and the reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EPConfig(_Strict):
+    """Equilibrium propagation with measured local gradients and programmed SGD updates."""
+
+    kind: Literal["ep"] = "ep"
+    estimator: EstimatorName = Field(default="centered", description="one-sided, random-sign or centered.")
+    beta: float = Field(default=1.0, description="Nudge strength (nonzero; its sign matters for one-sided).")
+    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per measurement.")
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> EPConfig:
+        if self.beta == 0:
+            raise ValueError("beta must be nonzero")
+        return self
+
+    def requires(self) -> frozenset[str]:
+        return EquilibriumPropagation.requires
+
+
+AlgorithmConfig = EPConfig
+
+
+class SGDConfig(_Strict):
+    """Stochastic gradient descent with per-layer rates and per-epoch decay."""
+
+    kind: Literal["sgd"] = "sgd"
+    lr: float | list[float] = Field(description="Learning rate of the weights: one value or one per layer.")
+    lr_bias: float | list[float] | None = Field(default=None, description="Rates of the biases (default: lr).")
+    decay: float = Field(default=1.0, gt=0, le=1, description="Multiply every rate by this after each epoch.")
+
+
+class DataConfig(_Strict):
+    """Which data set, where its files are, and how targets are encoded."""
+
+    name: Literal["digits", "mnist", "fashion-mnist", "kmnist"] = "digits"
+    root: str | None = Field(default=None, description="Folder holding <name>/ (default: $AEQPROP_DATA).")
+    test_fraction: float = Field(default=0.2, gt=0, lt=1, description="digits only: held-out fraction.")
+    split_seed: int = Field(default=0, description="digits only: seed of the stratified split.")
+    train_limit: int | None = Field(default=None, gt=0, description="Use only the first N training samples.")
+    test_limit: int | None = Field(default=None, gt=0, description="Use only the first N test samples.")
+    target_low: float = 0.0
+    target_high: float = 1.0
+
+
+class RunConfig(_Strict):
+    """Epochs, seed, batching and where results go."""
+
+    epochs: int = Field(default=10, ge=1)
+    seed: int = 0
+    batch_size: int = Field(default=4, ge=1)
+    eval_batch_size: int = Field(default=1000, ge=1)
+    checkpoint_every: int = Field(default=1, ge=1, description="Epochs between checkpoints.")
+    out: str = Field(default="runs", description="Parent folder of run directories when --out is not given.")
+
+
+class Protocol(_Strict):
+    """A whole training protocol."""
+
+    version: Literal[1] = 1
+    system: SystemConfig
+    algorithm: AlgorithmConfig = Field(default_factory=EPConfig)
+    optimizer: SGDConfig
+    data: DataConfig = Field(default_factory=DataConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Protocol:
+        missing = self.algorithm.requires() - self.system.capabilities()
+        if missing:
+            raise ValueError(
+                f"algorithm {self.algorithm.kind!r} needs capabilities {sorted(self.algorithm.requires())} but "
+                f"system {self.system.kind!r} offers {sorted(self.system.capabilities())}"
+            )
+        features, classes = SHAPES[self.data.name]
+        inputs, outputs = self.system.feature_counts()
+        if (inputs, outputs) != (features, classes):
+            raise ValueError(
+                f"data {self.data.name!r} has {features} features and {classes} classes but the system has "
+                f"{inputs} inputs and {outputs} outputs"
+            )
+        depth = len(getattr(self.system, "hidden", [])) + 1
+        layer_rates(self.optimizer.lr, depth, "optimizer.lr")
+        if self.optimizer.lr_bias is not None:
+            layer_rates(self.optimizer.lr_bias, depth, "optimizer.lr_bias")
+        return self
+
+
+def _format_errors(source: str, error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif "input" in item and item["type"] not in ("missing",) and not isinstance(item["input"], dict):
+            msg = f"{msg} (got {item['input']!r})"
+        parts.append(f"{loc}: {msg}")
+    return f"{source}: " + "; ".join(parts)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``section.key=value`` → (path, value); the value is read as TOML, falling back to a bare string."""
+    if "=" not in text:
+        raise ProtocolError(f"--set {text!r}: expected section.key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of the raw protocol with every ``--set`` applied."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ProtocolError(f"--set {text!r}: {part!r} is not a section")
+        node[path[-1]] = value
+    return data
+
+
+def read_raw(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file, with a one-line error naming the file and the position."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ProtocolError(f"{path}: no such protocol file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProtocolError(f"{path}: invalid TOML: {exc}") from None
+
+
+def validate_raw(raw: dict[str, Any], source: str) -> Protocol:
+    try:
+        return Protocol.model_validate(raw)
+    except ValidationError as exc:
+        raise ProtocolError(_format_errors(source, exc)) from None
+
+
+def load_protocol(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Protocol:
+    """Read, override and validate a protocol file."""
+    return validate_raw(apply_overrides(read_raw(path), list(overrides)), str(path))
+
+
+def to_dict(protocol: Protocol) -> dict[str, Any]:
+    """The fully resolved protocol (defaults filled in), TOML-serialisable."""
+    return protocol.model_dump(mode="json", exclude_none=True)
+
+
+@dataclass
+class Components:
+    """Everything a run is built from, seeded from ``run.seed``."""
+
+    system: PhysicalSystem
+    rule: LearningRule
+    shuffle_rng: np.random.Generator
+
+
+def build(protocol: Protocol) -> Components:
+    """Build the system and the learning rule; independent generators are spawned from the run seed."""
+    system_seq, rule_seq, shuffle_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)
+    system = protocol.system.build(np.random.default_rng(system_seq))
+    system.spec.require(protocol.algorithm.requires(), f"algorithm {protocol.algorithm.kind!r}")
+    opt = protocol.optimizer
+    optimizer = SGD(system.spec.params, opt.lr, opt.lr_bias, opt.decay)
+    algo = protocol.algorithm
+    rule = EquilibriumPropagation(algo.estimator, algo.beta, optimizer, np.random.default_rng(rule_seq), algo.reads)
+    return Components(system, rule, np.random.default_rng(shuffle_seq))

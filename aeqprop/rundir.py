@@ -1,0 +1,108 @@
+"""The run directory: resolved protocol, flushed metrics log, summary and atomic checkpoints.
+
+Layout::
+
+    protocol.toml     the fully resolved protocol (re-runnable as is)
+    metrics.jsonl     one JSON line per epoch, flushed and fsynced as it is written
+    checkpoint.npz    system snapshot + rule/trainer state, replaced atomically
+    summary.json      final (or last known) figures
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from .system import AeqpropError
+
+PROTOCOL = "protocol.toml"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.npz"
+SUMMARY = "summary.json"
+
+
+class RunDirError(AeqpropError):
+    """The run directory cannot be created, or holds no run to resume."""
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class RunDirectory:
+    """One run's folder. Create it with :meth:`create` (new run) or :meth:`open` (resume)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, path: str | Path, protocol: dict[str, Any]) -> RunDirectory:
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            raise RunDirError(f"{path}: run directory exists and is not empty (use --resume {path} to continue it)")
+        path.mkdir(parents=True, exist_ok=True)
+        run = cls(path)
+        _atomic_write(path / PROTOCOL, lambda fh: fh.write(tomli_w.dumps(protocol).encode()))
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDirectory:
+        path = Path(path)
+        if not (path / PROTOCOL).is_file():
+            raise RunDirError(f"{path}: not a run directory (no {PROTOCOL})")
+        return cls(path)
+
+    @property
+    def protocol_path(self) -> Path:
+        return self.path / PROTOCOL
+
+    # --- metrics -----------------------------------------------------------------------------------------
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.path / METRICS, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        file = self.path / METRICS
+        if not file.is_file():
+            return []
+        return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """Drop lines of epochs after ``last_epoch`` (written after the last checkpoint of a killed run)."""
+        kept = [r for r in self.read_metrics() if r["epoch"] <= last_epoch]
+        text = "".join(json.dumps(r) + "\n" for r in kept)
+        _atomic_write(self.path / METRICS, lambda fh: fh.write(text.encode()))
+
+    # --- checkpoints -------------------------------------------------------------------------------------
+    def save_checkpoint(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        payload = dict(arrays)
+        payload["__state__"] = np.array(json.dumps(state))
+        _atomic_write(self.path / CHECKPOINT, lambda fh: np.savez(fh, **payload))
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT).is_file()
+
+    def load_checkpoint(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        file = self.path / CHECKPOINT
+        if not file.is_file():
+            raise RunDirError(f"{self.path}: no checkpoint to resume from (the run stopped before its first epoch ended)")
+        with np.load(file) as data:
+            arrays = {k: data[k] for k in data.files if k != "__state__"}
+            state = json.loads(str(data["__state__"]))
+        return arrays, state
+
+    # --- summary -----------------------------------------------------------------------------------------
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _atomic_write(self.path / SUMMARY, lambda fh: fh.write((json.dumps(summary, indent=2) + "\n").encode()))

@@ -1,0 +1,165 @@
+"""The black-box contract between the controller and a physical learning machine.
+
+Everything that learns (estimators, optimizers, the trainer) talks to a :class:`PhysicalSystem` and to
+nothing else. Simulators (``aeqprop.simulators``) and instrument rigs (``aeqprop.drivers``) implement it;
+the composition root (:mod:`aeqprop.protocol`) is the only controller module that names them.
+
+Conventions: arrays are numpy, batch dimension first; a system with ``max_batch = 1`` (hardware) accepts
+batches of one sample. Energies follow SCIENCE.md: ``read_local`` returns the *measured* dE/dθ, averaged
+over the batch, for every parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+Capability = Literal["local", "program", "homeostatic", "perturb", "stepwise"]
+CAPABILITIES: frozenset[str] = frozenset({"local", "program", "homeostatic", "perturb", "stepwise"})
+
+Arrays = dict[str, np.ndarray]
+
+
+class AeqpropError(Exception):
+    """Base class of every error the controller raises on purpose."""
+
+
+class NotSettled(AeqpropError):
+    """A relaxation did not reach equilibrium within its budget (sweeps, time or tolerance)."""
+
+
+class CapabilityError(AeqpropError):
+    """A learning rule asked for an operation the system does not offer."""
+
+
+class LimitViolation(AeqpropError):
+    """A command would exceed a configured safety limit; raised before anything is sent."""
+
+
+class InstrumentFault(AeqpropError):
+    """An instrument failed (timeout, garbled reply, error queue not empty): the run must stop."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter group (e.g. the conductance matrix between two layers).
+
+    ``bounds`` is the physical window (``None`` means unbounded on that side); ``layer`` groups parameters
+    for per-layer learning rates (1-based index of the layer the parameter feeds); ``role`` tells weights
+    from biases, which may have their own rates.
+    """
+
+    shape: tuple[int, ...]
+    bounds: tuple[float | None, float | None] = (None, None)
+    unit: str = ""
+    layer: int = 1
+    role: Literal["weight", "bias"] = "weight"
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """What the controller may know about a system: sizes, parameters, capabilities, batch limit."""
+
+    n_inputs: int
+    n_outputs: int
+    params: Mapping[str, ParamSpec]
+    capabilities: frozenset[str]
+    max_batch: int | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.capabilities) - CAPABILITIES
+        if unknown:
+            raise ValueError(f"unknown capabilities {sorted(unknown)}; allowed: {sorted(CAPABILITIES)}")
+
+    def require(self, needed: frozenset[str] | set[str], who: str) -> None:
+        """Raise :class:`CapabilityError` naming what ``who`` needs and this system lacks."""
+        missing = set(needed) - set(self.capabilities)
+        if missing:
+            raise CapabilityError(
+                f"{who} needs capabilities {sorted(needed)} but the system offers "
+                f"{sorted(self.capabilities)} (missing {sorted(missing)})"
+            )
+
+
+@dataclass(frozen=True)
+class RelaxReport:
+    """What one relaxation did: sweeps (or reads, on hardware) spent and the final residual."""
+
+    sweeps: int
+    residual: float
+    settled: bool = True
+    message: str = ""
+
+
+@runtime_checkable
+class PhysicalSystem(Protocol):
+    """A physical learning machine seen as a black box.
+
+    Every system offers the first block; the others are gated by ``spec.capabilities``. A system that lacks a
+    capability raises :class:`CapabilityError` from the corresponding method.
+    """
+
+    spec: SystemSpec
+
+    # --- all systems -------------------------------------------------------------------------------------
+    def clamp(self, x: np.ndarray) -> None:
+        """Set the input terminals to ``x`` of shape (batch, n_inputs)."""
+
+    def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
+        """Set the output nudge strength ``beta`` (may be negative; 0 = free) toward ``target`` (batch, n_outputs)."""
+
+    def relax(self) -> RelaxReport:
+        """Settle to equilibrium from the present state; raise :class:`NotSettled` if it cannot."""
+
+    def read_outputs(self, reads: int = 1) -> np.ndarray:
+        """Output observables, shape (batch, n_outputs), averaged over ``reads`` repeated measurements."""
+
+    def snapshot(self) -> Arrays:
+        """Everything needed to continue exactly from here (parameters, and internal state where it exists).
+
+        Hardware returns its measured parameters; simulators also return their warm-start state.
+        """
+
+    def restore(self, snapshot: Arrays) -> None:
+        """Return to a :meth:`snapshot` (hardware reprograms its parameters)."""
+
+    def close(self) -> None:
+        """Release resources; hardware switches outputs off."""
+
+    # --- "local" ---------------------------------------------------------------------------------------
+    def read_local(self, reads: int = 1) -> Arrays:
+        """Measured dE/dθ for every parameter, mean over the batch, each of its ``ParamSpec.shape``."""
+
+    # --- "program" -------------------------------------------------------------------------------------
+    def program(self, delta: Mapping[str, np.ndarray]) -> None:
+        """Request parameter increments; the device decides what it actually takes (window, precision)."""
+
+    def read_params(self) -> Arrays:
+        """Parameters as measured (capability "program" or "homeostatic")."""
+
+
+def check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Raise ``ValueError`` with both shapes when ``array`` does not have ``shape``."""
+    if array.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
+
+
+__all__ = [
+    "CAPABILITIES",
+    "AeqpropError",
+    "Arrays",
+    "Capability",
+    "CapabilityError",
+    "InstrumentFault",
+    "LimitViolation",
+    "NotSettled",
+    "ParamSpec",
+    "PhysicalSystem",
+    "RelaxReport",
+    "SystemSpec",
+    "check_shape",
+]

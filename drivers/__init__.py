@@ -1,0 +1,1 @@
+"""Instrument drivers and hardware rigs that implement the contract of :mod:`aeqprop.system`."""

@@ -1,0 +1,1 @@
+"""Example protocol files, shipped with the package (``importlib.resources.files("aeqprop.protocols")``)."""

@@ -1,0 +1,1 @@
+"""Simulated physical learning machines that implement the contract of :mod:`aeqprop.system`."""
