@@ -27,6 +27,11 @@ class ResistiveConfig(BaseModel):
     tol_v: float = Field(default=1e-5, gt=0, description="Settled when no node moves more than this many volts in a sweep.")
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps before NotSettled is raised.")
     dtype: Literal["float64", "float32"] = "float64"
+    offers: list[Literal["local", "program"]] | None = Field(
+        default=None,
+        description="Restrict the capabilities offered (default all), e.g. to rehearse a rig that cannot "
+        "measure per-device voltage drops.",
+    )
 
     @field_validator("hidden")
     @classmethod
@@ -39,7 +44,7 @@ class ResistiveConfig(BaseModel):
     def capabilities(self) -> frozenset[str]:
         from .system import ResistiveNetwork
 
-        return ResistiveNetwork.CAPABILITIES
+        return ResistiveNetwork.CAPABILITIES if self.offers is None else frozenset(self.offers)
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""
@@ -54,5 +59,5 @@ class ResistiveConfig(BaseModel):
         params = init_params(topology, rng, self.init_gain, self.bias_init, dtype)
         return ResistiveNetwork(
             topology, params, g_min=self.g_min, g_max=self.g_max,
-            tol_v=self.tol_v, max_sweeps=self.max_sweeps, dtype=self.dtype,
+            tol_v=self.tol_v, max_sweeps=self.max_sweeps, dtype=self.dtype, capabilities=self.capabilities(),
         )

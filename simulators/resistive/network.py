@@ -97,12 +97,16 @@ def local_gradients(
     out: dict[str, np.ndarray] = {}
     for k in range(1, len(layers) + 1):
         pre, post = nodes[k - 1], nodes[k]
-        sq_pre = np.einsum("bi,bi->i", pre, pre) / (2 * batch)
-        sq_post = np.einsum("bj,bj->j", post, post) / (2 * batch)
-        cross = pre.T @ post
-        cross *= -1.0 / batch
-        cross += sq_pre[:, None]
-        cross += sq_post[None, :]
-        out[f"g{k}"] = cross
+        # One matmul writes the whole (n_pre, n_post) result: the two squared terms ride along as two extra
+        # rows of the operands, so the full-size array is written once instead of three times.
+        left = np.empty((batch + 2, pre.shape[1]), dtype=pre.dtype)
+        left[:batch] = pre
+        left[batch] = np.einsum("bi,bi->i", pre, pre) / (2 * batch)
+        left[batch + 1] = 1.0
+        right = np.empty((batch + 2, post.shape[1]), dtype=post.dtype)
+        np.multiply(post, -1.0 / batch, out=right[:batch])
+        right[batch] = 1.0
+        right[batch + 1] = np.einsum("bj,bj->j", post, post) / (2 * batch)
+        out[f"g{k}"] = left.T @ right
         out[f"b{k}"] = -post.mean(axis=0)
     return out

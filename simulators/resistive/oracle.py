@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .network import Topology, input_voltages
-from .solver import Coefficients, block_coordinate_descent, diagonals
+from .solver import Coefficients, block_coordinate_descent, diagonals, input_drive
 from .system import ResistiveNetwork
 
 
@@ -28,7 +28,7 @@ def equilibrium(
     v_in = input_voltages(np.asarray(x, dtype=np.float64), topo.input_gain)
     layers = [np.zeros((x.shape[0], n)) for n in topo.sizes[1:]]
     lows, highs = topo.bounds(np.dtype(np.float64))
-    coeffs = Coefficients(diagonals(params, topo.depth), v_in @ params["g1"])
+    coeffs = Coefficients(diagonals(params, topo.depth), input_drive(params, v_in))
     block_coordinate_descent(params, coeffs, layers, lows, highs, beta, target, tol_v, max_sweeps)
     return v_in, layers
 

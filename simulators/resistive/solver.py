@@ -20,10 +20,17 @@ from aeqprop.system import NotSettled, RelaxReport
 
 @dataclass
 class Coefficients:
-    """Per-layer diagonal (total conductance at each node) and the input drive, cached between sweeps."""
+    """Per-layer diagonal (total conductance at each node) and the input drive, cached between relaxations."""
 
     diag: list[np.ndarray]  # free layers 1..L, output diagonal WITHOUT the nudge conductance
-    drive: np.ndarray  # (B, n_1): V_in @ g1, constant while inputs and g1 are unchanged
+    drive: np.ndarray  # (B, n_1): V_in @ g1 + b1, constant while inputs, g1 and b1 are unchanged
+
+
+def input_drive(params: dict[str, np.ndarray], v_in: np.ndarray) -> np.ndarray:
+    """Current injected into layer 1 by the clamped inputs and the layer's bias sources."""
+    drive = v_in @ params["g1"]
+    drive += params["b1"]
+    return drive
 
 
 def diagonals(params: dict[str, np.ndarray], depth: int) -> list[np.ndarray]:
@@ -48,7 +55,10 @@ def block_coordinate_descent(
     tol_v: float,
     max_sweeps: int,
 ) -> RelaxReport:
-    """Relax ``layers`` (updated in place) to the constrained minimum of P + beta/2 ||V_L - y||^2."""
+    """Relax ``layers`` to the constrained minimum of P + beta/2 ||V_L - y||^2.
+
+    ``layers`` (a list of (B, n_k) arrays) is updated in place: its entries are replaced by the new layers.
+    """
     depth = len(layers)
     out_diag = coeffs.diag[-1] + beta
     if np.any(out_diag <= 0):
@@ -57,31 +67,33 @@ def block_coordinate_descent(
             f"energy unbounded below: output node {node} has total conductance "
             f"{coeffs.diag[-1][node]:.4g} S and nudge beta={beta:.4g} (sum must stay > 0)"
         )
-    inv_diag = [np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0) for d in coeffs.diag[:-1]]
-    inv_diag.append(1.0 / out_diag)
-    out_extra = None
+    # 1/diag; a node with no conductance at all is held at 0 V by its diode (or floats at 0 if linear).
+    inv_diag = [np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0).astype(d.dtype) for d in coeffs.diag[:-1]]
+    inv_diag.append((1.0 / out_diag).astype(out_diag.dtype))
+    # Constant current injected into each layer during this relaxation.
+    inject = [coeffs.drive] + [params[f"b{k}"] for k in range(2, depth + 1)]
     if beta != 0.0:
         if target is None:
             raise ValueError("a nonzero nudge needs a target")
-        out_extra = beta * target
+        inject[-1] = inject[-1] + beta * target
+    weights = [params[f"g{k}"] for k in range(1, depth + 1)]
     order = list(range(0, depth, 2)) + list(range(1, depth, 2))  # layers 1,3,5.. then 2,4,.. (0-based)
     residual = np.inf
     for sweep in range(1, max_sweeps + 1):
         residual = 0.0
         for i in order:
-            k = i + 1
-            num = coeffs.drive.copy() if k == 1 else layers[i - 1] @ params[f"g{k}"]
-            if k < depth:
-                num += layers[i + 1] @ params[f"g{k + 1}"].T
-            num += params[f"b{k}"]
-            if k == depth and out_extra is not None:
-                num += out_extra
+            num = inject[i] + layers[i - 1] @ weights[i] if i > 0 else inject[0].copy()
+            if i < depth - 1:
+                num += layers[i + 1] @ weights[i + 1].T
             num *= inv_diag[i]
-            if k < depth:
-                np.clip(num, lows[i], highs[i], out=num)
-            change = float(np.max(np.abs(num - layers[i]))) if num.size else 0.0
-            residual = max(residual, change)
-            layers[i][...] = num
+            if i < depth - 1:
+                np.maximum(num, lows[i], out=num)
+                np.minimum(num, highs[i], out=num)
+            old = layers[i]
+            layers[i] = num
+            if num.size:
+                np.subtract(old, num, out=old)
+                residual = max(residual, float(np.abs(old, out=old).max()))
         if residual <= tol_v:
             return RelaxReport(sweeps=sweep, residual=residual)
     raise NotSettled(

@@ -9,7 +9,7 @@ import numpy as np
 from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, check_shape
 
 from .network import Topology, input_voltages, local_gradients, param_names
-from .solver import Coefficients, block_coordinate_descent, diagonals
+from .solver import Coefficients, block_coordinate_descent, diagonals, input_drive
 
 
 class ResistiveNetwork:
@@ -31,6 +31,7 @@ class ResistiveNetwork:
         tol_v: float = 1e-6,
         max_sweeps: int = 1000,
         dtype: str = "float64",
+        capabilities: frozenset[str] | None = None,
     ) -> None:
         if any(n % 2 for n in topology.sizes[1:-1]):
             raise ValueError(f"hidden layer sizes must be even (half V>=0, half V<=0), got {topology.sizes[1:-1]}")
@@ -57,7 +58,7 @@ class ResistiveNetwork:
             n_inputs=topology.sizes[0] // 2,
             n_outputs=topology.sizes[-1],
             params=spec_params,
-            capabilities=self.CAPABILITIES,
+            capabilities=self.CAPABILITIES if capabilities is None else frozenset(capabilities),
             max_batch=None,
             description=f"resistive network {'-'.join(map(str, topology.sizes))}, gain {topology.input_gain} V",
         )
@@ -95,7 +96,7 @@ class ResistiveNetwork:
         if self._diag is None:
             self._diag = diagonals(self._params, self._topology.depth)
         if self._drive is None:
-            self._drive = self._v_in @ self._params["g1"]
+            self._drive = input_drive(self._params, self._v_in)
         coeffs = Coefficients(diag=self._diag, drive=self._drive)
         return block_coordinate_descent(
             self._params, coeffs, self._layers, self._lows, self._highs,
@@ -125,11 +126,13 @@ class ResistiveNetwork:
 
     # --- "local" ------------------------------------------------------------------------------------------
     def read_local(self, reads: int = 1) -> dict[str, np.ndarray]:
+        self._offers("local")
         self._require_state()
         return local_gradients(self._params, self._v_in, self._layers)
 
     # --- "program" ----------------------------------------------------------------------------------------
     def program(self, delta: Mapping[str, np.ndarray]) -> None:
+        self._offers("program")
         for name, step in delta.items():
             if name not in self._params:
                 raise KeyError(f"program: unknown parameter {name!r}; known: {sorted(self._params)}")
@@ -156,6 +159,10 @@ class ResistiveNetwork:
             raise RuntimeError("clamp an input first")
         return self._v_in.shape[0]
 
+    def _offers(self, capability: str) -> None:
+        if capability not in self.spec.capabilities:
+            raise CapabilityError(f"this resistive network is configured without capability {capability!r}")
+
     def _require_state(self) -> None:
         if self._v_in is None or not self._layers:
             raise RuntimeError("clamp and relax first")
@@ -167,4 +174,7 @@ class ResistiveNetwork:
     def _clip_conductances(self) -> None:
         lo, hi = self._g_window
         for k in range(1, self._topology.depth + 1):
-            np.clip(self._params[f"g{k}"], lo, hi, out=self._params[f"g{k}"])
+            g = self._params[f"g{k}"]
+            np.maximum(g, lo, out=g)  # maximum/minimum: one pass each, cheaper than clip on large arrays
+            if hi is not None:
+                np.minimum(g, hi, out=g)
