@@ -43,20 +43,19 @@ version = 1
 [system]
 kind = "resistive"
 inputs = 64
-hidden = [32]
+hidden = [64]
 outputs = 10
-input_gain = 40.0
+input_gain = 20.0
 [algorithm]
 kind = "ep"
 estimator = "centered"
-beta = 1.0
+beta = 0.5
 [optimizer]
 kind = "sgd"
 lr = 0.05
 decay = 0.9
 [data]
 name = "digits"
-train_limit = 600
 [run]
 epochs = 3
 seed = 7

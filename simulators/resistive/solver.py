@@ -79,6 +79,7 @@ def block_coordinate_descent(
     weights = [params[f"g{k}"] for k in range(1, depth + 1)]
     order = list(range(0, depth, 2)) + list(range(1, depth, 2))  # layers 1,3,5.. then 2,4,.. (0-based)
     residual = np.inf
+    first = None
     for sweep in range(1, max_sweeps + 1):
         residual = 0.0
         for i in order:
@@ -96,6 +97,13 @@ def block_coordinate_descent(
                 residual = max(residual, float(np.abs(old, out=old).max()))
         if residual <= tol_v:
             return RelaxReport(sweeps=sweep, residual=residual)
+        first = residual if first is None else first
+        if not np.isfinite(residual) or residual > 1e6 * max(first, tol_v):
+            raise NotSettled(
+                f"relaxation diverges (change grew from {first:.3g} V to {residual:.3g} V after {sweep} sweeps): "
+                f"with nudge beta={beta:.4g} the circuit has no stable equilibrium; use a smaller |beta| or "
+                "larger output conductances"
+            )
     raise NotSettled(
         f"block coordinate descent did not settle in {max_sweeps} sweeps "
         f"(last change {residual:.3g} V > tolerance {tol_v:.3g} V)"
