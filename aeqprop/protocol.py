@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -22,7 +22,16 @@ from .optim import SGD, layer_rates
 from .rules import EquilibriumPropagation, LearningRule
 from .system import AeqpropError, PhysicalSystem
 
-SystemConfig = ResistiveConfig
+def _union(*models: type[BaseModel]) -> Any:
+    """A discriminated union on ``kind`` (a single model needs no discriminator)."""
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007 - runtime union of a tuple
+
+
+#: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
+SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig,)
+SystemConfig = _union(*SYSTEM_CONFIGS)
 
 
 class ProtocolError(AeqpropError):
@@ -50,8 +59,15 @@ class EPConfig(_Strict):
     def requires(self) -> frozenset[str]:
         return EquilibriumPropagation.requires
 
+    def build(self, system: PhysicalSystem, optimizer: SGD | None, rng: np.random.Generator) -> LearningRule:
+        if optimizer is None:
+            raise ProtocolError("algorithm 'ep' needs an [optimizer] section")
+        return EquilibriumPropagation(self.estimator, self.beta, optimizer, rng, self.reads)
 
-AlgorithmConfig = EPConfig
+
+#: Every learning rule a protocol file can name; each has ``requires()`` and ``build(system, optimizer, rng)``.
+ALGORITHM_CONFIGS: tuple[type[BaseModel], ...] = (EPConfig,)
+AlgorithmConfig = _union(*ALGORITHM_CONFIGS)
 
 
 class SGDConfig(_Strict):
@@ -93,7 +109,7 @@ class Protocol(_Strict):
     version: Literal[1] = 1
     system: SystemConfig
     algorithm: AlgorithmConfig = Field(default_factory=EPConfig)
-    optimizer: SGDConfig
+    optimizer: SGDConfig | None = Field(default=None, description="Required by rules that program increments (ep).")
     data: DataConfig = Field(default_factory=DataConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
@@ -112,10 +128,13 @@ class Protocol(_Strict):
                 f"data {self.data.name!r} has {features} features and {classes} classes but the system has "
                 f"{inputs} inputs and {outputs} outputs"
             )
-        depth = len(getattr(self.system, "hidden", [])) + 1
-        layer_rates(self.optimizer.lr, depth, "optimizer.lr")
-        if self.optimizer.lr_bias is not None:
-            layer_rates(self.optimizer.lr_bias, depth, "optimizer.lr_bias")
+        if self.algorithm.kind == "ep" and self.optimizer is None:
+            raise ValueError("algorithm 'ep' needs an [optimizer] section (kind = \"sgd\", lr = ...)")
+        if self.optimizer is not None and hasattr(self.system, "hidden"):
+            depth = len(self.system.hidden) + 1
+            layer_rates(self.optimizer.lr, depth, "optimizer.lr")
+            if self.optimizer.lr_bias is not None:
+                layer_rates(self.optimizer.lr_bias, depth, "optimizer.lr_bias")
         return self
 
 
@@ -203,7 +222,6 @@ def build(protocol: Protocol) -> Components:
     system = protocol.system.build(np.random.default_rng(system_seq))
     system.spec.require(protocol.algorithm.requires(), f"algorithm {protocol.algorithm.kind!r}")
     opt = protocol.optimizer
-    optimizer = SGD(system.spec.params, opt.lr, opt.lr_bias, opt.decay)
-    algo = protocol.algorithm
-    rule = EquilibriumPropagation(algo.estimator, algo.beta, optimizer, np.random.default_rng(rule_seq), algo.reads)
+    optimizer = None if opt is None else SGD(system.spec.params, opt.lr, opt.lr_bias, opt.decay)
+    rule = protocol.algorithm.build(system, optimizer, np.random.default_rng(rule_seq))
     return Components(system, rule, np.random.default_rng(shuffle_seq))

@@ -141,6 +141,23 @@ class PhysicalSystem(Protocol):
     def read_params(self) -> Arrays:
         """Parameters as measured (capability "program" or "homeostatic")."""
 
+    # --- "homeostatic" ---------------------------------------------------------------------------------
+    # def set_controls(self, u: Mapping[str, np.ndarray]) -> None:
+    #     Set the control knobs u that hold floating parameters (one knob per parameter, same shapes as
+    #     read_params()); the parameters then relax with the state. Agnostic EP uses only clamp, nudge, relax,
+    #     read_outputs, read_params and set_controls.
+    #
+    # --- "perturb" -------------------------------------------------------------------------------------
+    # def perturb(self, kick: np.ndarray) -> None:   kick the free state by `kick` (batch, n_state)
+    # def read_state(self) -> np.ndarray:            the free state (batch, n_state), to measure responses
+    #
+    # --- "stepwise" ------------------------------------------------------------------------------------
+    # def step(self, n: int = 1) -> None:            advance the relaxation by n steps (continual EP)
+    #
+    # These optional operations are documented here rather than declared, so that a system offering only the
+    # first block still satisfies ``isinstance(system, PhysicalSystem)``; a rule that needs one declares the
+    # capability in ``requires`` and the protocol check guarantees the system offers it.
+
 
 def check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
     """Raise ``ValueError`` with both shapes when ``array`` does not have ``shape``."""
