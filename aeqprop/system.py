@@ -141,22 +141,33 @@ class PhysicalSystem(Protocol):
     def read_params(self) -> Arrays:
         """Parameters as measured (capability "program" or "homeostatic")."""
 
-    # --- "homeostatic" ---------------------------------------------------------------------------------
-    # def set_controls(self, u: Mapping[str, np.ndarray]) -> None:
-    #     Set the control knobs u that hold floating parameters (one knob per parameter, same shapes as
-    #     read_params()); the parameters then relax with the state. Agnostic EP uses only clamp, nudge, relax,
-    #     read_outputs, read_params and set_controls.
-    #
-    # --- "perturb" -------------------------------------------------------------------------------------
-    # def perturb(self, kick: np.ndarray) -> None:   kick the free state by `kick` (batch, n_state)
-    # def read_state(self) -> np.ndarray:            the free state (batch, n_state), to measure responses
-    #
-    # --- "stepwise" ------------------------------------------------------------------------------------
-    # def step(self, n: int = 1) -> None:            advance the relaxation by n steps (continual EP)
-    #
-    # These optional operations are documented here rather than declared, so that a system offering only the
-    # first block still satisfies ``isinstance(system, PhysicalSystem)``; a rule that needs one declares the
-    # capability in ``requires`` and the protocol check guarantees the system offers it.
+
+class HomeostaticSystem(PhysicalSystem, Protocol):
+    """Capability ``homeostatic``: parameters float and relax with the state, held by control knobs.
+
+    Agnostic EP uses only clamp, nudge, relax, read_outputs, read_params and set_controls: it never sees an
+    energy, a Jacobian or a formula of the system.
+    """
+
+    def set_controls(self, u: Mapping[str, np.ndarray]) -> None:
+        """Set the knobs u (one per parameter, shapes as in ``read_params()``); parameters then relax with s."""
+
+
+class PerturbableSystem(PhysicalSystem, Protocol):
+    """Capability ``perturb``: kick the free state and read its response (Jacobian probes, never J itself)."""
+
+    def perturb(self, kick: np.ndarray) -> None:
+        """Add ``kick`` (batch, n_state) to the free state."""
+
+    def read_state(self) -> np.ndarray:
+        """The free state, shape (batch, n_state)."""
+
+
+class SteppableSystem(PhysicalSystem, Protocol):
+    """Capability ``stepwise``: advance the relaxation a few steps at a time (continual EP)."""
+
+    def step(self, n: int = 1) -> None:
+        """Advance the relaxation by ``n`` steps under the present clamp and nudge."""
 
 
 def check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
@@ -171,12 +182,15 @@ __all__ = [
     "Arrays",
     "Capability",
     "CapabilityError",
+    "HomeostaticSystem",
     "InstrumentFault",
     "LimitViolation",
     "NotSettled",
     "ParamSpec",
+    "PerturbableSystem",
     "PhysicalSystem",
     "RelaxReport",
+    "SteppableSystem",
     "SystemSpec",
     "check_shape",
 ]
