@@ -78,6 +78,7 @@ class Trainer:
         self.run_dir = run_dir
         self.callback = callback
         self.state = TrainState()
+        self.checkpoint_epoch: int | None = None  # epoch of the last checkpoint written or loaded
         self._targets = one_hot(data.y_train, data.n_classes, settings.target_low, settings.target_high)
 
     # --- checkpoints -------------------------------------------------------------------------------------
@@ -93,6 +94,7 @@ class Trainer:
             "shuffle_rng": self.rng.bit_generator.state,
         }
         self.run_dir.save_checkpoint(self.system.snapshot(), state)
+        self.checkpoint_epoch = self.state.epoch
 
     def resume(self) -> None:
         """Load the last checkpoint of ``run_dir`` and drop metrics written after it."""
@@ -102,6 +104,7 @@ class Trainer:
         self.rule.load_state_dict(state["rule"])
         self.rng.bit_generator.state = state["shuffle_rng"]
         self.state = TrainState(state["epoch"], state["wall_s"], state["samples"], state["history"])
+        self.checkpoint_epoch = self.state.epoch
         self.run_dir.truncate_metrics(self.state.epoch)
 
     # --- the loop ----------------------------------------------------------------------------------------

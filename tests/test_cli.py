@@ -152,3 +152,19 @@ def test_shipped_digits_protocol_reaches_97_percent(tmp_path, aeqprop_cmd) -> No
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert summary["test_accuracy"] >= 0.97, summary
+
+
+def test_fault_during_training_stops_with_checkpoint_and_exit_1(tmp_path, tiny_protocol, capsys) -> None:
+    """A relaxation that cannot settle mid-run stops the run: one line, exit 1, summary 'failed', no update lost.
+
+    ``max_sweeps=3`` with a tight tolerance makes the first relaxation fail: no checkpoint exists yet, and the
+    message says so; the summary records the failure.
+    """
+    out = tmp_path / "run"
+    code = main(["run", str(tiny_protocol), "--out", str(out), "--no-progress",
+                 "--set", "system.max_sweeps=3", "--set", "system.tol_v=1e-12"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err
+    assert "NotSettled" in err and "no checkpoint yet" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and "did not settle" in summary["error"]

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args))
     except AeqpropError as exc:
         print(f"aeqprop: error: {exc}", file=sys.stderr)
-        return 2
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         print("aeqprop: interrupted", file=sys.stderr)
         return 130

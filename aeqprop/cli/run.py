@@ -14,6 +14,7 @@ from aeqprop import __version__
 from aeqprop.data import load_dataset
 from aeqprop.protocol import ProtocolError, build, load_protocol, read_raw, to_dict, validate_raw
 from aeqprop.rundir import RunDirectory
+from aeqprop.system import AeqpropError
 from aeqprop.trainer import Trainer, TrainSettings
 
 HELP = "train a system as a protocol file says"
@@ -55,6 +56,20 @@ def _check_same(saved: dict[str, Any], given: dict[str, Any], path: str = "") ->
             raise ProtocolError(f"--resume: {where} is {b!r} here but {a!r} in the run being resumed")
 
 
+class RunFailed(AeqpropError):
+    """Training stopped on a fault (NotSettled, instrument fault, ...); the last checkpoint is intact."""
+
+    exit_code = 1
+
+
+def _finish(run_dir: RunDirectory, trainer: Trainer, protocol_path: str, status: str, error: str | None) -> dict:
+    summary = trainer.summary()
+    summary.update(status=status, error=error, versions=versions(), protocol=protocol_path,
+                   checkpoint_epoch=trainer.checkpoint_epoch)
+    run_dir.write_summary(summary)
+    return summary
+
+
 def run(args: argparse.Namespace) -> int:
     protocol = load_protocol(args.protocol, args.overrides)
     if args.resume:
@@ -63,35 +78,39 @@ def run(args: argparse.Namespace) -> int:
         _check_same(saved, to_dict(protocol))
     data = load_dataset(protocol.data.name, protocol.data.root, protocol.data.test_fraction, protocol.data.split_seed)
     data = data.limit(protocol.data.train_limit, protocol.data.test_limit)
-    if not args.resume:
-        out = Path(args.out) if args.out else Path(protocol.run.out) / f"{Path(args.protocol).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir = RunDirectory.create(out, to_dict(protocol))
     parts = build(protocol)
-    settings = TrainSettings(
-        epochs=protocol.run.epochs, batch_size=protocol.run.batch_size, eval_batch_size=protocol.run.eval_batch_size,
-        checkpoint_every=protocol.run.checkpoint_every, target_low=protocol.data.target_low,
-        target_high=protocol.data.target_high, seed=protocol.run.seed, progress=args.progress,
-    )
-    trainer = Trainer(parts.system, parts.rule, data, settings, parts.shuffle_rng, run_dir)
-    if args.resume:
-        trainer.resume()
-        print(f"resuming {run_dir.path} after epoch {trainer.state.epoch}")
-    else:
-        print(f"run directory: {run_dir.path}")
-    print(f"{parts.system.spec.description}; {len(data.x_train)} train / {len(data.x_test)} test samples")
-    sys.stdout.flush()
-    status, error = "completed", None
     try:
-        summary = trainer.fit()
-    except BaseException as exc:
-        status, error = ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"), str(exc) or type(exc).__name__
-        summary = trainer.summary()
-        raise
+        if not args.resume:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            out = Path(args.out) if args.out else Path(protocol.run.out) / f"{Path(args.protocol).stem}-{stamp}"
+            run_dir = RunDirectory.create(out, to_dict(protocol))
+        settings = TrainSettings(
+            epochs=protocol.run.epochs, batch_size=protocol.run.batch_size,
+            eval_batch_size=protocol.run.eval_batch_size, checkpoint_every=protocol.run.checkpoint_every,
+            target_low=protocol.data.target_low, target_high=protocol.data.target_high, seed=protocol.run.seed,
+            progress=args.progress,
+        )
+        trainer = Trainer(parts.system, parts.rule, data, settings, parts.shuffle_rng, run_dir)
+        if args.resume:
+            trainer.resume()
+            print(f"resuming {run_dir.path} after epoch {trainer.state.epoch}")
+        else:
+            print(f"run directory: {run_dir.path}")
+        print(f"{parts.system.spec.description}; {len(data.x_train)} train / {len(data.x_test)} test samples")
+        sys.stdout.flush()
+        try:
+            trainer.fit()
+        except AeqpropError as exc:
+            _finish(run_dir, trainer, str(args.protocol), "failed", str(exc))
+            where = (f"last checkpoint after epoch {trainer.checkpoint_epoch}; continue with --resume {run_dir.path}"
+                     if trainer.checkpoint_epoch else "no checkpoint yet (it stopped during the first epoch)")
+            raise RunFailed(f"{type(exc).__name__}: {exc} ({where})") from exc
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            _finish(run_dir, trainer, str(args.protocol), status, f"{type(exc).__name__}: {exc}")
+            raise
+        summary = _finish(run_dir, trainer, str(args.protocol), "completed", None)
     finally:
-        summary = trainer.summary() if error is None else summary
-        summary.update(status=status, error=error, versions=versions(), protocol=str(args.protocol),
-                       checkpoint_epoch=trainer.state.epoch if run_dir.has_checkpoint() else None)
-        run_dir.write_summary(summary)
         parts.system.close()
     print(json.dumps({k: summary[k] for k in ("test_accuracy", "train_accuracy", "epochs", "wall_s", "samples_per_s")}))
     return 0
