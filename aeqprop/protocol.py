@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aeqprop.drivers.rig import RigConfig
 from aeqprop.simulators.resistive import ResistiveConfig
 
 from .data import SHAPES
@@ -30,7 +31,7 @@ def _union(*models: type[BaseModel]) -> Any:
 
 
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
-SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig,)
+SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig, RigConfig)
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
 
@@ -128,6 +129,10 @@ class Protocol(_Strict):
                 f"data {self.data.name!r} has {features} features and {classes} classes but the system has "
                 f"{inputs} inputs and {outputs} outputs"
             )
+        max_batch = getattr(self.system, "max_batch", None)
+        if max_batch is not None and self.run.batch_size > max_batch():
+            raise ValueError(f"run.batch_size = {self.run.batch_size} but system {self.system.kind!r} takes "
+                             f"batches of at most {max_batch()}")
         if self.algorithm.kind == "ep" and self.optimizer is None:
             raise ValueError("algorithm 'ep' needs an [optimizer] section (kind = \"sgd\", lr = ...)")
         if self.optimizer is not None and hasattr(self.system, "hidden"):
@@ -220,8 +225,47 @@ def build(protocol: Protocol) -> Components:
     """Build the system and the learning rule; independent generators are spawned from the run seed."""
     system_seq, rule_seq, shuffle_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)
     system = protocol.system.build(np.random.default_rng(system_seq))
+    try:
+        return _assemble(protocol, system, rule_seq, shuffle_seq)
+    except BaseException:
+        system.close()
+        raise
+
+
+def _assemble(protocol: Protocol, system: PhysicalSystem, rule_seq: np.random.SeedSequence,
+              shuffle_seq: np.random.SeedSequence) -> Components:
     system.spec.require(protocol.algorithm.requires(), f"algorithm {protocol.algorithm.kind!r}")
     opt = protocol.optimizer
     optimizer = None if opt is None else SGD(system.spec.params, opt.lr, opt.lr_bias, opt.decay)
     rule = protocol.algorithm.build(system, optimizer, np.random.default_rng(rule_seq))
     return Components(system, rule, np.random.default_rng(shuffle_seq))
+
+
+def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "127.0.0.1", port: int = 0,
+                       faults: str | None = None):
+    """Serve the protocol's simulated system as a crossbar front-end board (``aeqprop serve``).
+
+    The system is drawn exactly as :func:`build` draws it (same spawned seed), so a rig protocol with the same
+    ``run.seed`` trains the same network. ``transport`` is "tcp" (a socket on ``host:port``) or "pty" (a
+    serial board on a pseudo-terminal). Returns the server (not yet started) with ``.instrument`` and
+    ``.resource``.
+    """
+    from aeqprop.simulators.virtual import CrossbarBoard, FaultPlan, PtyServer, TcpServer
+
+    if protocol.system.kind == "rig":
+        raise ProtocolError("serve: the protocol's system is a rig; serve a simulated system instead")
+    try:
+        plan = FaultPlan.parse(faults)
+    except ValueError as exc:
+        raise ProtocolError(f"--fault: {exc}") from None
+    system_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)[0]
+    system = protocol.system.build(np.random.default_rng(system_seq))
+    board = CrossbarBoard(system, input_gain_v=getattr(protocol.system, "input_gain", 1.0), faults=plan)
+    if transport == "tcp":
+        try:
+            return TcpServer(board, host, port)
+        except OSError as exc:
+            raise ProtocolError(f"serve: cannot listen on {host}:{port}: {exc}") from None
+    if transport == "pty":
+        return PtyServer(board)
+    raise ProtocolError(f"serve: unknown transport {transport!r}; allowed: tcp, pty")

@@ -1,0 +1,178 @@
+"""Driver for a crossbar front-end board speaking our dialect (README, "Crossbar front-end protocol").
+
+The same commands travel over a TCP socket (VISA ``TCPIP::host::port::SOCKET``) or a serial line; only
+the transport differs. Write-only commands (levels, nudge) are buffered and go out joined with ``;:`` in
+front of the next query, so one training phase costs one round trip:
+``INP:LEV ...;:OUTP:NUDG 0;:INIT;:STAT:SETT?``. Every voltage is checked against :class:`Limits` before it
+is buffered, so a violation leaves nothing to send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aeqprop.system import InstrumentFault
+
+from .base import Instrument, Limits, fmt, fmt_list, parse_float, parse_floats
+from .transport import Transport
+
+__all__ = ["BoardInfo", "CrossbarFrontEnd", "ParamEntry"]
+
+
+@dataclass(frozen=True)
+class ParamEntry:
+    """One parameter group of the board's catalog (``PAR:CAT?``)."""
+
+    name: str
+    shape: tuple[int, ...]
+    unit: str
+    layer: int
+    role: str
+    low: float
+    high: float
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    """What the board reported at configuration."""
+
+    identity: str
+    n_inputs: int
+    n_outputs: int
+    capabilities: frozenset[str]
+    params: tuple[ParamEntry, ...]
+    input_gain_v: float
+
+
+class CrossbarFrontEnd(Instrument):
+    """A crossbar front-end board: set input levels, nudge outputs, settle, read outputs/local terms, program."""
+
+    def __init__(self, transport: Transport, name: str = "crossbar", limits: Limits | None = None) -> None:
+        super().__init__(transport, name, limits)
+        self._pending: list[str] = []
+        self.info: BoardInfo | None = None
+
+    # --- configuration -------------------------------------------------------------------------------------
+    def configure(self, pulse_amplitude_v: float, pulse_width_s: float) -> BoardInfo:
+        """Check the pulse settings against the limits, read the board's catalog, set the pulse, drain errors."""
+        limits = self._require_limits()
+        limits.check_pulse(pulse_amplitude_v, pulse_width_s, self.name)
+        self.write("*CLS")
+        identity = self.query("*IDN?")
+        sizes = parse_floats(self.query("CONF:SIZE?"), 2, self.name, "CONF:SIZE?")
+        caps = frozenset(c.strip() for c in self.query("SYST:CAP?").split(",") if c.strip())
+        params = tuple(self._entry(text) for text in self.query("PAR:CAT?").split(","))
+        gain = parse_float(self.query("INP:GAIN?"), self.name, "INP:GAIN?")
+        self.write(f"PROG:PULS:AMPL {fmt(pulse_amplitude_v)}")
+        self.write(f"PROG:PULS:WIDT {fmt(pulse_width_s)}")
+        self.check_errors("configuration")
+        self.info = BoardInfo(identity, int(sizes[0]), int(sizes[1]), caps, params, gain)
+        return self.info
+
+    def _entry(self, text: str) -> ParamEntry:
+        try:
+            name, shape, unit, layer, role, low, high = text.split()
+            return ParamEntry(name, tuple(int(n) for n in shape.split("x")), "" if unit == "-" else unit,
+                              int(layer), role, float(low), float(high))
+        except ValueError:
+            raise InstrumentFault(f"{self.name}: garbled catalog entry in reply to 'PAR:CAT?': {text[:80]!r}") from None
+
+    def output_on(self) -> None:
+        self.write("OUTP:STAT ON")
+        self.check_errors("switching outputs on")
+
+    def output_off(self) -> None:
+        """Drop anything buffered and switch the board's sources off."""
+        self._pending.clear()
+        self.write("OUTP:STAT OFF")
+
+    # --- buffered writes (checked before buffering) ----------------------------------------------------------
+    def set_levels(self, levels: np.ndarray) -> None:
+        """Buffer ``INP:LEV``: input levels (board order); raises LimitViolation when level*gain is too large."""
+        info = self._require_info()
+        levels = np.asarray(levels, dtype=np.float64)
+        self._require_limits().check_voltage(levels * info.input_gain_v, self.name, "input voltage")
+        self._pending.append(f"INP:LEV {fmt_list(levels)}")
+
+    def set_nudge(self, beta: float, target: np.ndarray | None) -> None:
+        """Buffer ``OUTP:NUDG``: nudge strength and, when given, target voltages (board order)."""
+        if target is None:
+            self._pending.append(f"OUTP:NUDG {fmt(beta)}")
+            return
+        self._require_limits().check_voltage(target, self.name, "nudge target voltage")
+        self._pending.append(f"OUTP:NUDG {fmt(beta)},{fmt_list(target)}")
+
+    # --- queries -------------------------------------------------------------------------------------------
+    def _flush_query(self, command: str) -> str:
+        line = ";:".join([*self._pending, command])
+        self._pending.clear()
+        return self.query(line)
+
+    def settle(self) -> tuple[int, int, float]:
+        """Send what is buffered, start settling and return the first status (state, count, residual)."""
+        return self._status(self._flush_query("INIT;:STAT:SETT?"), "INIT;:STAT:SETT?")
+
+    def settle_status(self) -> tuple[int, int, float]:
+        """Settle status: state 1 settled, 0 settling, -1 failed; the board's step count and residual (V)."""
+        return self._status(self._flush_query("STAT:SETT?"), "STAT:SETT?")
+
+    def _status(self, reply: str, command: str) -> tuple[int, int, float]:
+        values = parse_floats(reply, 3, self.name, command)
+        state = int(values[0])
+        if state not in (-1, 0, 1) or values[1] < 0:
+            raise InstrumentFault(f"{self.name}: garbled reply to {command!r}: {reply[:80]!r}")
+        return state, int(values[1]), float(values[2])
+
+    def read_outputs(self, reads: int = 1) -> np.ndarray:
+        """Output voltages (board order), mean of ``reads`` reads."""
+        command = f"MEAS:OUT? {int(reads)}"
+        return parse_floats(self._flush_query(command), self._require_info().n_outputs, self.name, command)
+
+    def read_local(self, reads: int = 1) -> np.ndarray:
+        """Local terms dE/dθ of every device, flat in catalog order (½ΔV² per conductance, −V per bias)."""
+        command = f"MEAS:LOC? {int(reads)}"
+        return parse_floats(self._flush_query(command), self._catalog_size(), self.name, command)
+
+    def read_params(self) -> np.ndarray:
+        """Parameters as measured, flat in catalog order."""
+        return parse_floats(self._flush_query("PAR?"), self._catalog_size(), self.name, "PAR?")
+
+    def program_increments(self, flat: np.ndarray) -> None:
+        """Request increments of every parameter (flat, catalog order) and check the error queue in the same trip."""
+        self._program("PROG:INCR", flat)
+
+    def program_values(self, flat: np.ndarray) -> None:
+        """Program-and-verify every parameter to absolute values (used to restore a checkpoint)."""
+        self._program("PROG:SET", flat)
+
+    def _program(self, header: str, flat: np.ndarray) -> None:
+        flat = np.asarray(flat, dtype=np.float64)
+        if flat.size != self._catalog_size():
+            raise ValueError(f"{header}: expected {self._catalog_size()} values, got {flat.size}")
+        reply = self._flush_query(f"{header} {fmt_list(flat)};:SYST:ERR?")
+        code, _, message = reply.partition(",")
+        try:
+            code_value = int(code)
+        except ValueError:
+            raise InstrumentFault(f"{self.name}: garbled reply to {header!r}: {reply[:80]!r}") from None
+        if code_value != 0:
+            rest = ""
+            try:
+                self.check_errors(header)
+            except InstrumentFault as exc:
+                rest = f"; {exc}"
+            raise InstrumentFault(f"{self.name}: instrument error after {header}: {code_value} {message.strip(chr(34))}{rest}")
+
+    def _require_info(self) -> BoardInfo:
+        if self.info is None:
+            raise RuntimeError(f"{self.name}: configure() first")
+        return self.info
+
+    def _catalog_size(self) -> int:
+        return sum(p.size for p in self._require_info().params)
