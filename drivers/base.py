@@ -143,9 +143,9 @@ class Instrument:
     #: Query returning the next error-queue entry (SCPI); TSP instruments override :meth:`next_error`.
     error_query = ":SYST:ERR?"
 
-    def __init__(self, transport: Transport, name: str, limits: Limits | None = None) -> None:
+    def __init__(self, transport: Transport, name: str | None = None, limits: Limits | None = None) -> None:
         self.transport = transport
-        self.name = name
+        self.name = name or type(self).__name__.lower()
         self.limits = limits
 
     # --- lines ---------------------------------------------------------------------------------------------
