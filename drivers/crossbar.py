@@ -88,9 +88,12 @@ class CrossbarFrontEnd(Instrument):
         self.check_errors("switching outputs on")
 
     def output_off(self) -> None:
-        """Drop anything buffered and switch the board's sources off."""
+        """Drop anything buffered, switch the board's sources off and read back that they are off."""
         self._pending.clear()
-        self.write("OUTP:STAT OFF")
+        command = "OUTP:STAT OFF;:OUTP:STAT?"
+        reply = self.query(command)
+        if reply.strip() != "0":
+            raise InstrumentFault(f"{self.name}: outputs still on after {command!r} (reply {reply[:40]!r})")
 
     # --- buffered writes (checked before buffering) ----------------------------------------------------------
     def set_levels(self, levels: np.ndarray) -> None:

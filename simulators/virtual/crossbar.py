@@ -169,7 +169,7 @@ class CrossbarBoard:
                 raise _CommandError(-221, "Settings conflict; outputs are off")
             try:
                 report = self.system.relax()
-            except AeqpropError as exc:
+            except (AeqpropError, RuntimeError, ValueError) as exc:
                 self._settle = (-1, 0, float("inf"))
                 raise _CommandError(-200, f"Execution error; {exc}") from None
             self._settle = (1 if report.settled else -1, report.sweeps, float(report.residual))

@@ -47,7 +47,7 @@ def test_one_ep_sample_is_seven_round_trips() -> None:
         q("OUTP:NUDG -0.5,1.0;:INIT;:STAT:SETT?", b"1,2,1e-08\n"),
         q("MEAS:LOC? 1", b"0.1,0.4,-0.2\n"),
         q("PROG:INCR -0.001,0.0,0.5;:SYST:ERR?", OK),
-        w("OUTP:STAT OFF"),
+        q("OUTP:STAT OFF;:OUTP:STAT?", b"0\n"),
     ])
     assert system.spec.max_batch == 1
     assert system.spec.params["g1"].shape == (2, 1) and system.spec.params["b1"].role == "bias"
