@@ -143,13 +143,28 @@ class Protocol(_Strict):
         return self
 
 
+#: Discriminator values per section, dropped from error locations.
+_TAGS = {
+    "system": [m.model_fields["kind"].default for m in SYSTEM_CONFIGS],
+    "algorithm": [m.model_fields["kind"].default for m in ALGORITHM_CONFIGS],
+}
+
+
 def _format_errors(source: str, error: ValidationError) -> str:
     parts = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"])
+        path = list(item["loc"])
+        if len(path) > 1 and path[0] in _TAGS and path[1] in _TAGS[path[0]]:
+            del path[1]  # the discriminated union's tag ("system.resistive.hidden" -> "system.hidden")
+        loc = ".".join(str(p) for p in path)
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif item["type"] == "union_tag_invalid":
+            loc = f"{loc}.{item['ctx']['discriminator'].strip(chr(39))}"
+            msg = "Input should be " + " or ".join(repr(t) for t in _TAGS.get(path[0], ())) + f" (got {item['ctx']['tag']!r})"
+            parts.append(f"{loc}: {msg}")
+            continue
         elif "input" in item and item["type"] not in ("missing",) and not isinstance(item["input"], dict):
             msg = f"{msg} (got {item['input']!r})"
         parts.append(f"{loc}: {msg}" if loc else msg)
@@ -221,10 +236,14 @@ class Components:
     shuffle_rng: np.random.Generator
 
 
-def build(protocol: Protocol) -> Components:
-    """Build the system and the learning rule; independent generators are spawned from the run seed."""
+def build(protocol: Protocol, system: PhysicalSystem | None = None) -> Components:
+    """Build the system and the learning rule; independent generators are spawned from the run seed.
+
+    ``system`` replaces the protocol's own (e.g. a rig over a replayed transcript in a benchmark).
+    """
     system_seq, rule_seq, shuffle_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)
-    system = protocol.system.build(np.random.default_rng(system_seq))
+    if system is None:
+        system = protocol.system.build(np.random.default_rng(system_seq))
     try:
         return _assemble(protocol, system, rule_seq, shuffle_seq)
     except BaseException:

@@ -27,7 +27,7 @@ from aeqprop.system import InstrumentFault, LimitViolation
 
 from .transport import Transport, TransportError
 
-__all__ = ["Instrument", "Limits", "fmt", "fmt_list", "parse_float", "parse_floats"]
+__all__ = ["Instrument", "Limits", "fmt", "fmt_hex", "fmt_list", "parse_float", "parse_floats", "parse_hex"]
 
 log = logging.getLogger("aeqprop.drivers")
 
@@ -49,6 +49,29 @@ def fmt_list(values: Iterable[float] | np.ndarray) -> str:
     if not np.all(np.isfinite(flat)):
         raise ValueError("refusing to send non-finite numbers")
     return ",".join(map(repr, flat.tolist()))
+
+
+def fmt_hex(values: Iterable[float] | np.ndarray) -> str:
+    """Bulk form of the canonical format: IEEE-754 float64, big-endian, 16 hex digits per value, no separator.
+
+    Exact like :func:`fmt`, ASCII-safe for line protocols, and an order of magnitude cheaper to write and
+    read than decimal text for thousands of values.
+    """
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(flat)):
+        raise ValueError("refusing to send non-finite numbers")
+    return flat.astype(">f8").tobytes().hex()
+
+
+def parse_hex(text: str, count: int, who: str, command: str) -> np.ndarray:
+    """Read a :func:`fmt_hex` reply of exactly ``count`` values, or raise InstrumentFault quoting it."""
+    if len(text) != 16 * count:
+        raise InstrumentFault(f"{who}: expected {count} hex values in reply to {command!r}, got {len(text)} characters "
+                              f"starting {text[:40]!r}")
+    try:
+        return np.frombuffer(bytes.fromhex(text), dtype=">f8").astype(np.float64)
+    except ValueError:
+        raise InstrumentFault(f"{who}: garbled reply to {command!r}: {text[:80]!r}") from None
 
 
 def parse_float(text: str, who: str, command: str) -> float:

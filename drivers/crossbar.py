@@ -3,19 +3,21 @@
 The same commands travel over a TCP socket (VISA ``TCPIP::host::port::SOCKET``) or a serial line; only
 the transport differs. Write-only commands (levels, nudge) are buffered and go out joined with ``;:`` in
 front of the next query, so one training phase costs one round trip:
-``INP:LEV ...;:OUTP:NUDG 0;:INIT;:STAT:SETT?``. Every voltage is checked against :class:`Limits` before it
+``INP:LEV ...;:OUTP:NUDG 0;:INIT;:STAT:SETT?``. Lists travel as decimal text (``FORM:DATA ASC``) or, by
+default, as exact hex float64 (``FORM:DATA HEX``, :func:`~aeqprop.drivers.base.fmt_hex`). Every voltage is checked against :class:`Limits` before it
 is buffered, so a violation leaves nothing to send.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from aeqprop.system import InstrumentFault
 
-from .base import Instrument, Limits, fmt, fmt_list, parse_float, parse_floats
+from .base import Instrument, Limits, fmt, fmt_hex, fmt_list, parse_float, parse_floats, parse_hex
 from .transport import Transport
 
 __all__ = ["BoardInfo", "CrossbarFrontEnd", "ParamEntry"]
@@ -35,7 +37,7 @@ class ParamEntry:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,31 @@ class BoardInfo:
     params: tuple[ParamEntry, ...]
     input_gain_v: float
 
+    @property
+    def catalog_size(self) -> int:
+        """Values in a full parameter list (all groups, catalog order)."""
+        return sum(p.size for p in self.params)
+
 
 class CrossbarFrontEnd(Instrument):
     """A crossbar front-end board: set input levels, nudge outputs, settle, read outputs/local terms, program."""
 
-    def __init__(self, transport: Transport, name: str = "crossbar", limits: Limits | None = None) -> None:
+    def __init__(self, transport: Transport, name: str = "crossbar", limits: Limits | None = None,
+                 data_format: str = "hex") -> None:
+        if data_format not in ("hex", "ascii"):
+            raise ValueError(f"{name}: data_format must be 'hex' or 'ascii', got {data_format!r}")
         super().__init__(transport, name, limits)
+        self.data_format = data_format
         self._pending: list[str] = []
         self.info: BoardInfo | None = None
+
+    def _encode(self, values: np.ndarray) -> str:
+        return fmt_hex(values) if self.data_format == "hex" else fmt_list(values)
+
+    def _decode(self, text: str, count: int, command: str) -> np.ndarray:
+        if self.data_format == "hex":
+            return parse_hex(text, count, self.name, command)
+        return parse_floats(text, count, self.name, command)
 
     # --- configuration -------------------------------------------------------------------------------------
     def configure(self, pulse_amplitude_v: float, pulse_width_s: float) -> BoardInfo:
@@ -71,6 +90,7 @@ class CrossbarFrontEnd(Instrument):
         gain = parse_float(self.query("INP:GAIN?"), self.name, "INP:GAIN?")
         self.write(f"PROG:PULS:AMPL {fmt(pulse_amplitude_v)}")
         self.write(f"PROG:PULS:WIDT {fmt(pulse_width_s)}")
+        self.write(f"FORM:DATA {'HEX' if self.data_format == 'hex' else 'ASC'}")
         self.check_errors("configuration")
         self.info = BoardInfo(identity, int(sizes[0]), int(sizes[1]), caps, params, gain)
         return self.info
@@ -101,7 +121,7 @@ class CrossbarFrontEnd(Instrument):
         info = self._require_info()
         levels = np.asarray(levels, dtype=np.float64)
         self._require_limits().check_voltage(levels * info.input_gain_v, self.name, "input voltage")
-        self._pending.append(f"INP:LEV {fmt_list(levels)}")
+        self._pending.append(f"INP:LEV {self._encode(levels)}")
 
     def set_nudge(self, beta: float, target: np.ndarray | None) -> None:
         """Buffer ``OUTP:NUDG``: nudge strength and, when given, target voltages (board order)."""
@@ -109,7 +129,7 @@ class CrossbarFrontEnd(Instrument):
             self._pending.append(f"OUTP:NUDG {fmt(beta)}")
             return
         self._require_limits().check_voltage(target, self.name, "nudge target voltage")
-        self._pending.append(f"OUTP:NUDG {fmt(beta)},{fmt_list(target)}")
+        self._pending.append(f"OUTP:NUDG {fmt(beta)},{self._encode(target)}")
 
     # --- queries -------------------------------------------------------------------------------------------
     def _flush_query(self, command: str) -> str:
@@ -135,16 +155,16 @@ class CrossbarFrontEnd(Instrument):
     def read_outputs(self, reads: int = 1) -> np.ndarray:
         """Output voltages (board order), mean of ``reads`` reads."""
         command = f"MEAS:OUT? {int(reads)}"
-        return parse_floats(self._flush_query(command), self._require_info().n_outputs, self.name, command)
+        return self._decode(self._flush_query(command), self._require_info().n_outputs, command)
 
     def read_local(self, reads: int = 1) -> np.ndarray:
         """Local terms dE/dθ of every device, flat in catalog order (½ΔV² per conductance, −V per bias)."""
         command = f"MEAS:LOC? {int(reads)}"
-        return parse_floats(self._flush_query(command), self._catalog_size(), self.name, command)
+        return self._decode(self._flush_query(command), self._catalog_size(), command)
 
     def read_params(self) -> np.ndarray:
         """Parameters as measured, flat in catalog order."""
-        return parse_floats(self._flush_query("PAR?"), self._catalog_size(), self.name, "PAR?")
+        return self._decode(self._flush_query("PAR?"), self._catalog_size(), "PAR?")
 
     def program_increments(self, flat: np.ndarray) -> None:
         """Request increments of every parameter (flat, catalog order) and check the error queue in the same trip."""
@@ -158,7 +178,7 @@ class CrossbarFrontEnd(Instrument):
         flat = np.asarray(flat, dtype=np.float64)
         if flat.size != self._catalog_size():
             raise ValueError(f"{header}: expected {self._catalog_size()} values, got {flat.size}")
-        reply = self._flush_query(f"{header} {fmt_list(flat)};:SYST:ERR?")
+        reply = self._flush_query(f"{header} {self._encode(flat)};:SYST:ERR?")
         code, _, message = reply.partition(",")
         try:
             code_value = int(code)
@@ -178,4 +198,4 @@ class CrossbarFrontEnd(Instrument):
         return self.info
 
     def _catalog_size(self) -> int:
-        return sum(p.size for p in self._require_info().params)
+        return self._require_info().catalog_size

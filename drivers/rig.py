@@ -49,6 +49,9 @@ class RigConfig(BaseModel):
     visa_backend: str = Field(default="@py", description="pyvisa backend; @py is pyvisa-py.")
     baudrate: int = Field(default=115200, gt=0, description="Serial only.")
     timeout_s: float = Field(default=5.0, gt=0, description="Bound on every read and write.")
+    data_format: Literal["hex", "ascii"] = Field(
+        default="hex", description="Lists as exact hex float64 (fast) or decimal text (readable in logs)."
+    )
     input_gain_v: float = Field(gt=0, description="Volts per unit of input level; must match the board's INP:GAIN?.")
     input_range: float = Field(default=1.0, gt=0, description="Largest |input| the data presents (digits: 1).")
     input_channels: list[int] | None = Field(default=None, description="Board input channel of each input (default 0..inputs-1).")
@@ -92,7 +95,7 @@ class RigConfig(BaseModel):
                                   baudrate=self.baudrate, backend=self.visa_backend)
         except TransportError as exc:
             raise InstrumentFault(f"rig: {exc}") from None
-        board = CrossbarFrontEnd(link, "crossbar", self.limits)
+        board = CrossbarFrontEnd(link, "crossbar", self.limits, self.data_format)
         try:
             return CrossbarRig(board, self)
         except BaseException:

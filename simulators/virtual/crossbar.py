@@ -49,8 +49,21 @@ def _floats(args: str, count: int, what: str) -> np.ndarray:
     return values
 
 
-def _list(values: np.ndarray) -> str:
-    return ",".join(map(repr, np.asarray(values, dtype=np.float64).ravel().tolist()))
+def _hex_floats(args: str, count: int, what: str) -> np.ndarray:
+    if len(args) != 16 * count:
+        raise _CommandError(-109 if len(args) < 16 * count else -108,
+                            f"{what}: expected {count} hex values, got {len(args)} characters")
+    try:
+        return np.frombuffer(bytes.fromhex(args), dtype=">f8").astype(np.float64)
+    except ValueError:
+        raise _CommandError(-224, f"Illegal parameter value; {what}") from None
+
+
+def _list(values: np.ndarray, form: str = "ASC") -> str:
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    if form == "HEX":
+        return flat.astype(">f8").tobytes().hex()
+    return ",".join(map(repr, flat.tolist()))
 
 
 class CrossbarBoard:
@@ -113,6 +126,7 @@ class CrossbarBoard:
         self._output_on = False
         self._settle = (0, 0, 0.0)
         self._pulse = (0.0, 0.0)
+        self._form = "ASC"
 
     def _execute(self, command: str) -> str | None:
         header, _, args = command.partition(" ")
@@ -144,7 +158,7 @@ class CrossbarBoard:
         if header == "INP:GAIN?":
             return repr(self.input_gain_v)
         if header == "INP:LEV":
-            self._levels = _floats(args, spec.n_inputs, "INP:LEV")
+            self._levels = self._values(args, spec.n_inputs, "INP:LEV")
             self.system.clamp(self._levels[None, :])
             self._settle = (0, 0, 0.0)
             return None
@@ -156,11 +170,9 @@ class CrossbarBoard:
         if header == "OUTP:STAT?":
             return "1" if self._output_on else "0"
         if header == "OUTP:NUDG":
-            values = [t for t in args.split(",") if t.strip()]
-            if len(values) not in (1, 1 + spec.n_outputs):
-                raise _CommandError(-109, f"OUTP:NUDG takes beta or beta plus {spec.n_outputs} targets")
-            beta = _floats(values[0], 1, "OUTP:NUDG beta")[0]
-            target = None if len(values) == 1 else _floats(",".join(values[1:]), spec.n_outputs, "targets")[None, :]
+            first, _, rest = args.partition(",")
+            beta = _floats(first, 1, "OUTP:NUDG beta")[0]
+            target = None if not rest else self._values(rest, spec.n_outputs, "OUTP:NUDG targets")[None, :]
             self.system.nudge(float(beta), target)
             self._settle = (0, 0, 0.0)
             return None
@@ -178,18 +190,18 @@ class CrossbarBoard:
             state, count, residual = self._settle
             return f"{state},{count},{residual!r}"
         if header == "MEAS:OUT?":
-            return _list(self.system.read_outputs(self._reads(args))[0])
+            return _list(self.system.read_outputs(self._reads(args))[0], self._form)
         if header == "MEAS:LOC?":
             local = self.system.read_local(self._reads(args))
-            return _list(np.concatenate([np.ravel(local[n]) for n in self._names]))
+            return _list(np.concatenate([np.ravel(local[n]) for n in self._names]), self._form)
         if header == "PAR?":
             params = self.system.read_params()
-            return _list(np.concatenate([np.ravel(params[n]) for n in self._names]))
+            return _list(np.concatenate([np.ravel(params[n]) for n in self._names]), self._form)
         if header == "PROG:INCR":
-            self.system.program(self._split(_floats(args, sum(self._sizes), "PROG:INCR")))
+            self.system.program(self._split(self._values(args, sum(self._sizes), "PROG:INCR")))
             return None
         if header == "PROG:SET":
-            self._set_params(self._split(_floats(args, sum(self._sizes), "PROG:SET")))
+            self._set_params(self._split(self._values(args, sum(self._sizes), "PROG:SET")))
             return None
         if header == "PROG:PULS:AMPL":
             self._pulse = (float(_floats(args, 1, "PROG:PULS:AMPL")[0]), self._pulse[1])
@@ -197,6 +209,13 @@ class CrossbarBoard:
         if header == "PROG:PULS:WIDT":
             self._pulse = (self._pulse[0], float(_floats(args, 1, "PROG:PULS:WIDT")[0]))
             return None
+        if header == "FORM:DATA":
+            if args.upper() not in ("ASC", "HEX"):
+                raise _CommandError(-224, "Illegal parameter value; FORM:DATA takes ASC or HEX")
+            self._form = args.upper()
+            return None
+        if header == "FORM:DATA?":
+            return self._form
         if header == "PROG:PULS?":
             return f"{self._pulse[0]!r},{self._pulse[1]!r}"
         raise _CommandError(-113, f"Undefined header; {header}")
@@ -208,6 +227,12 @@ class CrossbarBoard:
                      float("inf") if p.bounds[1] is None else p.bounds[1])
         shape = "x".join(map(str, p.shape))
         return f"{name} {shape} {p.unit or '-'} {p.layer} {p.role} {low!r} {high!r}"
+
+    def _values(self, args: str, count: int, what: str) -> np.ndarray:
+        """A list argument in the present data format (FORM:DATA ASC or HEX)."""
+        if self._form == "HEX":
+            return _hex_floats(args.strip(), count, what)
+        return _floats(args, count, what)
 
     def _reads(self, args: str) -> int:
         if not args:

@@ -13,7 +13,7 @@ from aeqprop.system import InstrumentFault, LimitViolation, NotSettled
 OK = b'0,"No error"\n'
 CATALOG = b"g1 2x1 S 1 weight 0.0 inf,b1 1 A 1 bias -inf inf\n"
 CONFIG = dict(kind="rig", inputs=2, outputs=1, resource="TCPIP0::127.0.0.1::1::SOCKET", input_gain_v=2.0,
-              pulse_amplitude_v=1.0, pulse_width_s=1e-4, settle_poll_s=1e-4, settle_timeout_s=0.05,
+              pulse_amplitude_v=1.0, pulse_width_s=1e-4, data_format="ascii", settle_poll_s=1e-4, settle_timeout_s=0.05,
               limits={"max_voltage_v": 2.0, "max_current_a": 1e-3, "max_pulse_v": 1.5})
 
 
@@ -25,15 +25,16 @@ def q(line: str, reply: bytes) -> tuple[bytes, bytes]:
     return (line.encode() + b"\n", reply)
 
 
-SETUP = [w("*CLS"), q("*IDN?", b"acme,xb-1,7,1.0\n"), q("CONF:SIZE?", b"2,1\n"), q("SYST:CAP?", b"local,program\n"),
+def setup(form: str = "ASC") -> list:
+    return [w("*CLS"), q("*IDN?", b"acme,xb-1,7,1.0\n"), q("CONF:SIZE?", b"2,1\n"), q("SYST:CAP?", b"local,program\n"),
          q("PAR:CAT?", CATALOG), q("INP:GAIN?", b"2.0\n"), w("PROG:PULS:AMPL 1.0"), w("PROG:PULS:WIDT 0.0001"),
-         q(":SYST:ERR?", OK), w("OUTP:STAT ON"), q(":SYST:ERR?", OK)]
+         w(f"FORM:DATA {form}"), q(":SYST:ERR?", OK), w("OUTP:STAT ON"), q(":SYST:ERR?", OK)]
 
 
 def rig(extra: list, **config) -> tuple[CrossbarRig, Transcript]:
-    link = Transcript(SETUP + extra)
     cfg = RigConfig.model_validate({**CONFIG, **config})
-    return CrossbarRig(CrossbarFrontEnd(link, "crossbar", cfg.limits), cfg), link
+    link = Transcript(setup("HEX" if cfg.data_format == "hex" else "ASC") + extra)
+    return CrossbarRig(CrossbarFrontEnd(link, "crossbar", cfg.limits, cfg.data_format), cfg), link
 
 
 def test_one_ep_sample_is_seven_round_trips() -> None:
@@ -120,3 +121,21 @@ def test_gain_mismatch_refuses_to_start() -> None:
     """A board whose input gain differs from the protocol's would apply other voltages than validated: refuse."""
     with pytest.raises(InstrumentFault, match="board input gain is 2.0 V but the protocol says input_gain_v = 1.0"):
         rig([], input_gain_v=1.0)
+
+
+def test_hex_format_is_exact_and_compact() -> None:
+    """FORM:DATA HEX: lists go out as 16 hex digits per float64 and come back bit-identical."""
+    values = np.array([0.1, -1 / 3, 2.5e-300])
+    system, link = rig([q("MEAS:LOC? 1", values.astype(">f8").tobytes().hex().encode() + b"\n"),
+                        q("PROG:INCR " + values.astype(">f8").tobytes().hex() + ";:SYST:ERR?", OK)], data_format="hex")
+    local = system.read_local()
+    assert local["g1"].ravel().tolist() + local["b1"].tolist() == values.tolist()
+    system.program({"g1": values[:2].reshape(2, 1), "b1": values[2:]})
+    link.assert_done()
+
+
+def test_hex_reply_of_wrong_length_is_a_fault() -> None:
+    """A truncated hex reply is caught by its length, never read as fewer or shifted values."""
+    system, _ = rig([q("PAR?", b"3fb999999999999a" * 2 + b"\n")], data_format="hex")
+    with pytest.raises(InstrumentFault, match="expected 3 hex values in reply to 'PAR\\?', got 32 characters"):
+        system.read_params()

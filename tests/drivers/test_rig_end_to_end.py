@@ -51,6 +51,7 @@ inputs = 64
 outputs = 10
 resource = "{resource}"
 transport = "{transport}"
+data_format = "{data_format}"
 timeout_s = 2.0
 input_gain_v = 4.0
 pulse_amplitude_v = {pulse}
@@ -63,14 +64,14 @@ max_pulse_v = 2.0
 
 
 def write_protocols(folder: Path, resource: str = "", transport: str = "visa", pulse: float = 1.0,
-                    train: int = 20, test: int = 20, epochs: int = 2) -> tuple[Path, Path]:
+                    train: int = 20, test: int = 20, epochs: int = 2, data_format: str = "hex") -> tuple[Path, Path]:
     """A simulator protocol and the rig protocol that trains the served copy of it."""
     sim_text = SIM.format(train=train, test=test, epochs=epochs)
     sim = folder / "sim.toml"
     sim.write_text(sim_text)
     head, tail = sim_text.split("[algorithm]")
     rig = folder / "rig.toml"
-    rig.write_text("version = 1\n" + RIG.format(resource=resource, transport=transport, pulse=pulse)
+    rig.write_text("version = 1\n" + RIG.format(resource=resource, transport=transport, pulse=pulse, data_format=data_format)
                    + "[algorithm]" + tail)
     return sim, rig
 
@@ -120,16 +121,16 @@ def test_training_over_visa_tcp_equals_the_simulator(reference: dict) -> None:
 
 def test_round_trips_per_sample(reference: dict) -> None:
     """A centered-EP sample costs 7 round trips (3 settles, 1 output read, 2 local reads, 1 program), inference 2."""
-    setup, checkpoints, close = 11, 2, 1
+    setup, checkpoints, close = 12, 2, 1
     assert reference["lines"] == setup + 2 * (20 * 7 + 20 * 2) + checkpoints + close
 
 
 def test_training_over_a_serial_pty_equals_the_simulator(tmp_path: Path) -> None:
-    """The same commands as a serial line protocol, pyserial to a pty: identical parameters to the direct run."""
+    """The same commands as a serial line protocol (decimal lists), pyserial to a pty: identical parameters."""
     sim, _ = write_protocols(tmp_path, train=10, test=10, epochs=1)
     direct = train(sim, tmp_path / "direct")
     with served(sim, "pty") as server:
-        _, rig = write_protocols(tmp_path, server.resource, "serial", train=10, test=10, epochs=1)
+        _, rig = write_protocols(tmp_path, server.resource, "serial", train=10, test=10, epochs=1, data_format="ascii")
         via_pty = train(rig, tmp_path / "pty")
     for name, value in direct["params"].items():
         assert np.array_equal(value, via_pty["params"][name]), name
@@ -164,10 +165,10 @@ def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
             new = server.instrument.log[len(before):]
         finally:
             system.close()
-    assert new == ["INP:LEV " + ",".join(["0.0"] * 64) + ";:OUTP:NUDG 0.0;:INIT;:STAT:SETT?"]
+    assert new == ["INP:LEV " + "0" * 16 * 64 + ";:OUTP:NUDG 0.0;:INIT;:STAT:SETT?"]
 
 
-# Line 230 falls in epoch 2 (11 setup lines, 180 per epoch, 1 checkpoint read).
+# Line 230 falls in epoch 2 (12 setup lines, 180 per epoch, 1 checkpoint read).
 @pytest.mark.parametrize("fault", ["garble@230", "error@230", "disconnect@230", "drop@230"])
 def test_fault_stops_with_checkpoint_and_resume_matches(reference: dict, tmp_path: Path, capsys, fault: str) -> None:
     """A fault mid-epoch stops the run with one error line and the epoch-1 checkpoint; --resume then finishes
