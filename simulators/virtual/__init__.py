@@ -2,6 +2,7 @@
 
 from .crossbar import CrossbarBoard, Reply
 from .faults import FAULT_KINDS, Fault, FaultPlan
+from .instruments import Virtual707B, Virtual2450
 from .servers import PtyServer, TcpServer
 
-__all__ = ["FAULT_KINDS", "CrossbarBoard", "Fault", "FaultPlan", "PtyServer", "Reply", "TcpServer"]
+__all__ = ["FAULT_KINDS", "CrossbarBoard", "Fault", "FaultPlan", "PtyServer", "Reply", "TcpServer", "Virtual707B", "Virtual2450"]
