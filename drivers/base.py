@@ -170,6 +170,8 @@ class Instrument:
         self.transport = transport
         self.name = name or type(self).__name__.lower()
         self.limits = limits
+        #: Replies read so far: zero means the instrument never answered (nothing to switch off yet).
+        self.replies = 0
 
     # --- lines ---------------------------------------------------------------------------------------------
     def write(self, command: str) -> None:
@@ -192,6 +194,7 @@ class Instrument:
         except UnicodeDecodeError:
             raise InstrumentFault(f"{self.name}: garbled reply to {_short(command)!r}: {raw[:80]!r}") from None
         log.debug("%s >> %s", self.name, text)
+        self.replies += 1
         return text
 
     def query(self, command: str) -> str:

@@ -99,6 +99,9 @@ class RigConfig(BaseModel):
         try:
             return CrossbarRig(board, self)
         except BaseException:
+            if not board.replies:  # the board never answered: nothing was configured or switched on
+                link.close()
+                raise
             try:
                 board.close()
             except InstrumentFault as exc:

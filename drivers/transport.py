@@ -105,6 +105,7 @@ class SerialTransport:
         except (serial.SerialException, OSError, ValueError) as exc:
             raise TransportError(f"cannot open {port!r}: {exc}") from exc
         self.resource = port
+        self._buffer = b""
 
     def write(self, data: bytes) -> None:
         import serial
@@ -116,15 +117,21 @@ class SerialTransport:
             raise TransportError(str(exc)) from exc
 
     def read_line(self, termination: bytes) -> bytes:
+        """Read what is waiting in one call per chunk (pyserial's read_until reads byte by byte)."""
         import serial
 
+        buffer = self._buffer
         try:
-            data = self._port.read_until(termination)
+            while termination not in buffer:
+                chunk = self._port.read(max(1, self._port.in_waiting))
+                if not chunk:
+                    self._buffer = b""
+                    raise TransportError(f"timeout waiting for a reply (got {buffer[-40:]!r})")
+                buffer += chunk
         except (serial.SerialException, OSError) as exc:
             raise TransportError(str(exc)) from exc
-        if not data.endswith(termination):
-            raise TransportError(f"timeout waiting for a reply (got {data[-40:]!r})")
-        return data
+        line, _, self._buffer = buffer.partition(termination)
+        return line + termination
 
     def close(self) -> None:
         try:

@@ -139,3 +139,15 @@ def test_hex_reply_of_wrong_length_is_a_fault() -> None:
     system, _ = rig([q("PAR?", b"3fb999999999999a" * 2 + b"\n")], data_format="hex")
     with pytest.raises(InstrumentFault, match="expected 3 hex values in reply to 'PAR\\?', got 32 characters"):
         system.read_params()
+
+
+def test_verify_reads_confirm_settling_or_time_out() -> None:
+    """With verify_reads, settled also needs consecutive output reads that agree within verify_tol_v."""
+    system, link = rig([q("INIT;:STAT:SETT?", b"1,1,0.0\n"), q("MEAS:OUT? 1", b"0.3\n"), q("MEAS:OUT? 1", b"0.31\n"),
+                        q("MEAS:OUT? 1", b"0.3100001\n")], verify_reads=1, verify_tol_v=1e-6)
+    system.relax()
+    link.assert_done()
+    drifting = [q("MEAS:OUT? 1", f"{0.1 * k}\n".encode()) for k in range(2000)]
+    system, _ = rig([q("INIT;:STAT:SETT?", b"1,1,0.0\n"), *drifting], verify_reads=2)
+    with pytest.raises(NotSettled, match="outputs still drifting"):
+        system.relax()
