@@ -2,8 +2,8 @@
 
 The same commands travel over a TCP socket (VISA ``TCPIP::host::port::SOCKET``) or a serial line; only
 the transport differs. Write-only commands (levels, nudge) are buffered and go out joined with ``;:`` in
-front of the next query, so one training phase costs one round trip:
-``INP:LEV ...;:OUTP:NUDG 0;:INIT;:STAT:SETT?``. Lists travel as decimal text (``FORM:DATA ASC``) or, by
+front of the next query, and the measurement a phase ends with may ride along too (``prefetch``), so one training phase costs
+one round trip: ``INP:LEV ...;:OUTP:NUDG 0;:INIT;:STAT:SETT?;:MEAS:OUT? 1``. Lists travel as decimal text (``FORM:DATA ASC``) or, by
 default, as exact hex float64 (``FORM:DATA HEX``, :func:`~aeqprop.drivers.base.fmt_hex`). Every voltage is checked against :class:`Limits` before it
 is buffered, so a violation leaves nothing to send.
 """
@@ -67,6 +67,7 @@ class CrossbarFrontEnd(Instrument):
         super().__init__(transport, name, limits)
         self.data_format = data_format
         self._pending: list[str] = []
+        self._prefetched: tuple[str, str] | None = None
         self.info: BoardInfo | None = None
 
     def _encode(self, values: np.ndarray) -> str:
@@ -110,6 +111,7 @@ class CrossbarFrontEnd(Instrument):
     def output_off(self) -> None:
         """Drop anything buffered, switch the board's sources off and read back that they are off."""
         self._pending.clear()
+        self._prefetched = None
         command = "OUTP:STAT OFF;:OUTP:STAT?"
         reply = self.query(command)
         if reply.strip() != "0":
@@ -121,10 +123,12 @@ class CrossbarFrontEnd(Instrument):
         info = self._require_info()
         levels = np.asarray(levels, dtype=np.float64)
         self._require_limits().check_voltage(levels * info.input_gain_v, self.name, "input voltage")
+        self._prefetched = None
         self._pending.append(f"INP:LEV {self._encode(levels)}")
 
     def set_nudge(self, beta: float, target: np.ndarray | None) -> None:
         """Buffer ``OUTP:NUDG``: nudge strength and, when given, target voltages (board order)."""
+        self._prefetched = None
         if target is None:
             self._pending.append(f"OUTP:NUDG {fmt(beta)}")
             return
@@ -133,13 +137,28 @@ class CrossbarFrontEnd(Instrument):
 
     # --- queries -------------------------------------------------------------------------------------------
     def _flush_query(self, command: str) -> str:
+        self._prefetched = None
         line = ";:".join([*self._pending, command])
         self._pending.clear()
         return self.query(line)
 
-    def settle(self) -> tuple[int, int, float]:
-        """Send what is buffered, start settling and return the first status (state, count, residual)."""
-        return self._status(self._flush_query("INIT;:STAT:SETT?"), "INIT;:STAT:SETT?")
+    def settle(self, prefetch: str | None = None) -> tuple[int, int, float]:
+        """Send what is buffered, start settling and return the first status (state, count, residual).
+
+        ``prefetch`` ("MEAS:OUT? 1" or "MEAS:LOC? 1") rides in the same round trip; its reply is kept for the
+        next :meth:`read_outputs` / :meth:`read_local` when the board reports settled, and dropped otherwise
+        or as soon as any other command is sent.
+        """
+        command = "INIT;:STAT:SETT?" + (f";:{prefetch}" if prefetch else "")
+        reply = self._flush_query(command)
+        status_text, _, extra = reply.partition(";")
+        status = self._status(status_text, command)
+        if prefetch:
+            if not extra:
+                raise InstrumentFault(f"{self.name}: no {prefetch!r} part in reply to {command[:40]!r}: {reply[:60]!r}")
+            if status[0] == 1:
+                self._prefetched = (prefetch, extra)
+        return status
 
     def settle_status(self) -> tuple[int, int, float]:
         """Settle status: state 1 settled, 0 settling, -1 failed; the board's step count and residual (V)."""
@@ -155,12 +174,20 @@ class CrossbarFrontEnd(Instrument):
     def read_outputs(self, reads: int = 1) -> np.ndarray:
         """Output voltages (board order), mean of ``reads`` reads."""
         command = f"MEAS:OUT? {int(reads)}"
-        return self._decode(self._flush_query(command), self._require_info().n_outputs, command)
+        return self._decode(self._take(command), self._require_info().n_outputs, command)
 
     def read_local(self, reads: int = 1) -> np.ndarray:
         """Local terms dE/dθ of every device, flat in catalog order (½ΔV² per conductance, −V per bias)."""
         command = f"MEAS:LOC? {int(reads)}"
-        return self._decode(self._flush_query(command), self._catalog_size(), command)
+        return self._decode(self._take(command), self._catalog_size(), command)
+
+    def _take(self, command: str) -> str:
+        """The prefetched reply to ``command`` if it is the one waiting, else a fresh query."""
+        if self._prefetched is not None and self._prefetched[0] == command and not self._pending:
+            reply = self._prefetched[1]
+            self._prefetched = None
+            return reply
+        return self._flush_query(command)
 
     def read_params(self) -> np.ndarray:
         """Parameters as measured, flat in catalog order."""

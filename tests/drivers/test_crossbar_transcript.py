@@ -13,7 +13,7 @@ from aeqprop.system import InstrumentFault, LimitViolation, NotSettled
 OK = b'0,"No error"\n'
 CATALOG = b"g1 2x1 S 1 weight 0.0 inf,b1 1 A 1 bias -inf inf\n"
 CONFIG = dict(kind="rig", inputs=2, outputs=1, resource="TCPIP0::127.0.0.1::1::SOCKET", input_gain_v=2.0,
-              pulse_amplitude_v=1.0, pulse_width_s=1e-4, data_format="ascii", settle_poll_s=1e-4, settle_timeout_s=0.05,
+              pulse_amplitude_v=1.0, pulse_width_s=1e-4, data_format="ascii", prefetch=False, settle_poll_s=1e-4, settle_timeout_s=0.05,
               limits={"max_voltage_v": 2.0, "max_current_a": 1e-3, "max_pulse_v": 1.5})
 
 
@@ -37,8 +37,32 @@ def rig(extra: list, **config) -> tuple[CrossbarRig, Transcript]:
     return CrossbarRig(CrossbarFrontEnd(link, "crossbar", cfg.limits, cfg.data_format), cfg), link
 
 
+def test_one_ep_sample_is_four_round_trips_with_prefetch() -> None:
+    """With prefetch, each settle carries the phase's measurement: free (outputs), +β and −β (local), program."""
+    system, link = rig([
+        q("INP:LEV 0.5,0.25;:OUTP:NUDG 0.0;:INIT;:STAT:SETT?;:MEAS:OUT? 1", b"1,3,1e-07;0.3\n"),
+        q("OUTP:NUDG 0.5,1.0;:INIT;:STAT:SETT?;:MEAS:LOC? 1", b"1,5,1e-08;0.125,0.5,-0.3\n"),
+        q("OUTP:NUDG -0.5,1.0;:INIT;:STAT:SETT?;:MEAS:LOC? 1", b"0,0,0.1;0.0,0.0,0.0\n"),
+        q("STAT:SETT?", b"1,2,1e-08\n"),
+        q("MEAS:LOC? 1", b"0.1,0.4,-0.2\n"),
+        q("PROG:INCR -0.001,0.0,0.5;:SYST:ERR?", OK),
+    ], prefetch=True)
+    system.clamp(np.array([[0.5, 0.25]]))
+    system.nudge(0.0)
+    system.relax()
+    assert system.read_outputs().tolist() == [[0.3]]
+    system.nudge(0.5, np.array([[1.0]]))
+    system.relax()
+    assert system.read_local()["b1"].tolist() == [-0.3]
+    system.nudge(-0.5, np.array([[1.0]]))
+    system.relax()  # not settled at first: the prefetched terms are stale and must be read again
+    assert system.read_local()["b1"].tolist() == [-0.2]
+    system.program({"g1": np.array([[-0.001], [0.0]]), "b1": np.array([0.5])})
+    link.assert_done()
+
+
 def test_one_ep_sample_is_seven_round_trips() -> None:
-    """Clamp+free settle, read outputs, two nudged settles with local reads, program: one line each, exact bytes."""
+    """Without prefetch: settle, read outputs, two nudged settles with local reads, program; exact bytes."""
     system, link = rig([
         q("INP:LEV 0.5,0.25;:OUTP:NUDG 0.0;:INIT;:STAT:SETT?", b"1,3,1e-07\n"),
         q("MEAS:OUT? 1", b"0.3\n"),

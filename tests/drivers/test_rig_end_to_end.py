@@ -120,9 +120,9 @@ def test_training_over_visa_tcp_equals_the_simulator(reference: dict) -> None:
 
 
 def test_round_trips_per_sample(reference: dict) -> None:
-    """A centered-EP sample costs 7 round trips (3 settles, 1 output read, 2 local reads, 1 program), inference 2."""
+    """A centered-EP sample costs 4 round trips (3 settles carrying their reads, 1 program), inference 1."""
     setup, checkpoints, close = 12, 2, 1
-    assert reference["lines"] == setup + 2 * (20 * 7 + 20 * 2) + checkpoints + close
+    assert reference["lines"] == setup + 2 * (20 * 4 + 20 * 1) + checkpoints + close
 
 
 def test_training_over_a_serial_pty_equals_the_simulator(tmp_path: Path) -> None:
@@ -165,11 +165,11 @@ def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
             new = server.instrument.log[len(before):]
         finally:
             system.close()
-    assert new == ["INP:LEV " + "0" * 16 * 64 + ";:OUTP:NUDG 0.0;:INIT;:STAT:SETT?"]
+    assert new == ["INP:LEV " + "0" * 16 * 64 + ";:OUTP:NUDG 0.0;:INIT;:STAT:SETT?;:MEAS:OUT? 1"]
 
 
-# Line 230 falls in epoch 2 (12 setup lines, 180 per epoch, 1 checkpoint read).
-@pytest.mark.parametrize("fault", ["garble@230", "error@230", "disconnect@230", "drop@230"])
+# Line 140 falls in epoch 2 (12 setup lines, 100 per epoch, 1 checkpoint read).
+@pytest.mark.parametrize("fault", ["garble@140", "error@140", "disconnect@140", "drop@140"])
 def test_fault_stops_with_checkpoint_and_resume_matches(reference: dict, tmp_path: Path, capsys, fault: str) -> None:
     """A fault mid-epoch stops the run with one error line and the epoch-1 checkpoint; --resume then finishes
     with the undisturbed run's accuracy and parameters (to the relaxation tolerance: the board's analog state
