@@ -155,7 +155,7 @@ def main() -> int:
     sim_path.write_text(SIM.format(hidden=args.hidden, samples=args.samples))
     pairs, setup, board_s = record(sim_path)
     n = args.samples
-    eval_lines, close_lines = 2, 1  # one test sample (clamp+settle, read), then outputs off
+    eval_lines, close_lines = 1, 1  # one test sample (settle carrying its output read), then outputs off
     train_pairs = pairs[setup : len(pairs) - eval_lines - close_lines]
     per_sample = len(train_pairs) / n
     sent_bytes = sum(len(line) + 1 for line, _ in train_pairs) / n

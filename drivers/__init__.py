@@ -5,7 +5,13 @@ pyvisa and pyserial are imported when a link is opened, not here; ``pyarc2`` (Ar
 
 from .base import Instrument, Limits, fmt, fmt_list
 from .crossbar import CrossbarFrontEnd
+from .keithley707b import Keithley707B
+from .keithley2400 import Keithley2400
+from .keithley2450 import Keithley2450
+from .keithley2600 import Keithley2600
+from .keysight_b2900 import KeysightB2900
 from .rig import CrossbarRig, RigConfig
+from .smu import SourceMeter
 from .transcript import Transcript, TranscriptMismatch
 from .transport import SerialTransport, Transport, TransportError, VisaTransport, open_transport
 
@@ -13,9 +19,15 @@ __all__ = [
     "CrossbarFrontEnd",
     "CrossbarRig",
     "Instrument",
+    "Keithley707B",
+    "Keithley2400",
+    "Keithley2450",
+    "Keithley2600",
+    "KeysightB2900",
     "Limits",
     "RigConfig",
     "SerialTransport",
+    "SourceMeter",
     "Transcript",
     "TranscriptMismatch",
     "Transport",
