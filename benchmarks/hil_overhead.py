@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -27,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from _common import machine, write_json
 
 from aeqprop.data import load_dataset
@@ -224,7 +222,6 @@ def main() -> int:
         "all_timings": {"controller_s": controller, "transport_s": transport, "total_s": total},
         "note": "timings on a shared machine are noisy; best of --repeats runs",
         "machine": machine(),
-        "pid": os.getpid(),
     }
     path = write_json("hil_overhead.json", payload)
     print(json.dumps({k: v for k, v in payload.items() if k not in ("all_timings", "machine")}, indent=2))

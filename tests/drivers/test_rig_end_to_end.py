@@ -69,7 +69,7 @@ def write_protocols(folder: Path, resource: str = "", transport: str = "visa", p
     sim_text = SIM.format(train=train, test=test, epochs=epochs)
     sim = folder / "sim.toml"
     sim.write_text(sim_text)
-    head, tail = sim_text.split("[algorithm]")
+    _, tail = sim_text.split("[algorithm]")
     rig = folder / "rig.toml"
     rig.write_text("version = 1\n" + RIG.format(resource=resource, transport=transport, pulse=pulse, data_format=data_format)
                    + "[algorithm]" + tail)
