@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aeqprop.drivers.rig import RigConfig
 from aeqprop.simulators.resistive import ResistiveConfig
 
 from .data import SHAPES
@@ -30,7 +31,7 @@ def _union(*models: type[BaseModel]) -> Any:
 
 
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
-SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig,)
+SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig, RigConfig)
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
 
@@ -128,6 +129,10 @@ class Protocol(_Strict):
                 f"data {self.data.name!r} has {features} features and {classes} classes but the system has "
                 f"{inputs} inputs and {outputs} outputs"
             )
+        max_batch = getattr(self.system, "max_batch", None)
+        if max_batch is not None and self.run.batch_size > max_batch():
+            raise ValueError(f"run.batch_size = {self.run.batch_size} but system {self.system.kind!r} takes "
+                             f"batches of at most {max_batch()}")
         if self.algorithm.kind == "ep" and self.optimizer is None:
             raise ValueError("algorithm 'ep' needs an [optimizer] section (kind = \"sgd\", lr = ...)")
         if self.optimizer is not None and hasattr(self.system, "hidden"):
@@ -138,13 +143,28 @@ class Protocol(_Strict):
         return self
 
 
+#: Discriminator values per section, dropped from error locations.
+_TAGS = {
+    "system": [m.model_fields["kind"].default for m in SYSTEM_CONFIGS],
+    "algorithm": [m.model_fields["kind"].default for m in ALGORITHM_CONFIGS],
+}
+
+
 def _format_errors(source: str, error: ValidationError) -> str:
     parts = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"])
+        path = list(item["loc"])
+        if len(path) > 1 and path[0] in _TAGS and path[1] in _TAGS[path[0]]:
+            del path[1]  # the discriminated union's tag ("system.resistive.hidden" -> "system.hidden")
+        loc = ".".join(str(p) for p in path)
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif item["type"] == "union_tag_invalid":
+            loc = f"{loc}.{item['ctx']['discriminator'].strip(chr(39))}"
+            msg = "Input should be " + " or ".join(repr(t) for t in _TAGS.get(path[0], ())) + f" (got {item['ctx']['tag']!r})"
+            parts.append(f"{loc}: {msg}")
+            continue
         elif "input" in item and item["type"] not in ("missing",) and not isinstance(item["input"], dict):
             msg = f"{msg} (got {item['input']!r})"
         parts.append(f"{loc}: {msg}" if loc else msg)
@@ -216,12 +236,55 @@ class Components:
     shuffle_rng: np.random.Generator
 
 
-def build(protocol: Protocol) -> Components:
-    """Build the system and the learning rule; independent generators are spawned from the run seed."""
+def build(protocol: Protocol, system: PhysicalSystem | None = None) -> Components:
+    """Build the system and the learning rule; independent generators are spawned from the run seed.
+
+    ``system`` replaces the protocol's own (e.g. a rig over a replayed transcript in a benchmark).
+    """
     system_seq, rule_seq, shuffle_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)
-    system = protocol.system.build(np.random.default_rng(system_seq))
+    if system is None:
+        system = protocol.system.build(np.random.default_rng(system_seq))
+    try:
+        return _assemble(protocol, system, rule_seq, shuffle_seq)
+    except BaseException:
+        system.close()
+        raise
+
+
+def _assemble(protocol: Protocol, system: PhysicalSystem, rule_seq: np.random.SeedSequence,
+              shuffle_seq: np.random.SeedSequence) -> Components:
     system.spec.require(protocol.algorithm.requires(), f"algorithm {protocol.algorithm.kind!r}")
     opt = protocol.optimizer
     optimizer = None if opt is None else SGD(system.spec.params, opt.lr, opt.lr_bias, opt.decay)
     rule = protocol.algorithm.build(system, optimizer, np.random.default_rng(rule_seq))
     return Components(system, rule, np.random.default_rng(shuffle_seq))
+
+
+def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "127.0.0.1", port: int = 0,
+                       faults: str | None = None):
+    """Serve the protocol's simulated system as a crossbar front-end board (``aeqprop serve``).
+
+    The system is drawn exactly as :func:`build` draws it (same spawned seed), so a rig protocol with the same
+    ``run.seed`` trains the same network. ``transport`` is "tcp" (a socket on ``host:port``) or "pty" (a
+    serial board on a pseudo-terminal). Returns the server (not yet started) with ``.instrument`` and
+    ``.resource``.
+    """
+    from aeqprop.simulators.virtual import CrossbarBoard, FaultPlan, PtyServer, TcpServer
+
+    if protocol.system.kind == "rig":
+        raise ProtocolError("serve: the protocol's system is a rig; serve a simulated system instead")
+    try:
+        plan = FaultPlan.parse(faults)
+    except ValueError as exc:
+        raise ProtocolError(f"--fault: {exc}") from None
+    system_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)[0]
+    system = protocol.system.build(np.random.default_rng(system_seq))
+    board = CrossbarBoard(system, input_gain_v=getattr(protocol.system, "input_gain", 1.0), faults=plan)
+    if transport == "tcp":
+        try:
+            return TcpServer(board, host, port)
+        except OSError as exc:
+            raise ProtocolError(f"serve: cannot listen on {host}:{port}: {exc}") from None
+    if transport == "pty":
+        return PtyServer(board)
+    raise ProtocolError(f"serve: unknown transport {transport!r}; allowed: tcp, pty")

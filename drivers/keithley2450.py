@@ -1,0 +1,51 @@
+"""Keithley 2450 SourceMeter (SCPI command set).
+
+Commands from the *Model 2450 Reference Manual* (2450-901-01), section 6 "SCPI command reference":
+``:SOURce:FUNCtion VOLT``, ``:SOURce:VOLTage:RANGe[:AUTO]``, ``:SOURce:VOLTage:ILIMit`` (current limit of a
+voltage source), ``:SOURce:VOLTage[:LEVel]``, ``:SOURce:VOLTage:DELay``, ``:SENSe:FUNCtion "CURR"``,
+``:SENSe:CURRent:RANGe:AUTO``, ``:OUTPut[:STATe]``, ``:READ?``, ``:SYSTem:ERRor[:NEXT]?``. The 2450 has no
+hardware pulse mode: a pulse is output on, source delay, one reading, output off, so its width is the
+delay plus the measurement and command latency (milliseconds, not microseconds).
+"""
+
+from __future__ import annotations
+
+from .base import fmt
+from .smu import SourceMeter
+
+__all__ = ["Keithley2450"]
+
+
+class Keithley2450(SourceMeter):
+    """Keithley 2450 as a voltage source measuring current."""
+
+    def _configure_commands(self, compliance_a: float, range_v: float | None) -> list[str]:
+        rng = ":SOUR:VOLT:RANG:AUTO ON" if range_v is None else f":SOUR:VOLT:RANG {fmt(range_v)}"
+        return [
+            "*RST",
+            ":SOUR:FUNC VOLT",
+            rng,
+            f":SOUR:VOLT:ILIM {fmt(compliance_a)}",
+            ':SENS:FUNC "CURR"',
+            ":SENS:CURR:RANG:AUTO ON",
+        ]
+
+    def _set_voltage_command(self, volts: float) -> str:
+        return f":SOUR:VOLT {fmt(volts)}"
+
+    def _output_command(self, on: bool) -> str:
+        return ":OUTP ON" if on else ":OUTP OFF"
+
+    def _measure_command(self) -> str:
+        return ":READ?"
+
+    def _pulse_and_read(self, volts: float, width_s: float) -> float:
+        self.write(f":SOUR:VOLT:DEL {fmt(width_s)}")
+        self.write(f":SOUR:VOLT {fmt(volts)}")
+        self.write(":OUTP ON")
+        try:
+            current = self.query_float(":READ?")
+        finally:
+            self.write(":OUTP OFF")
+        self.write(":SOUR:VOLT 0.0")
+        return current

@@ -1,0 +1,91 @@
+"""What every source-measure unit offers a crossbar experiment, with limits checked before each command.
+
+Subclasses supply the command strings of their programming manual; this base owns the order of checks:
+a value is validated against :class:`~aeqprop.drivers.base.Limits` first, and only then formatted and sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .base import Instrument
+
+__all__ = ["SourceMeter"]
+
+
+class SourceMeter(Instrument):
+    """Source voltage, measure current: configure, set, output on/off, measure, pulse, pulse-and-read."""
+
+    #: Current compliance (A) set by :meth:`configure_voltage_source`; None until then.
+    compliance_a: float | None = None
+
+    def configure_voltage_source(self, compliance_a: float, range_v: float | None = None) -> None:
+        """Set up a voltage source with current compliance ``compliance_a`` (A); ``range_v`` None = auto range."""
+        limits = self._require_limits()
+        limits.check_compliance(compliance_a, self.name)
+        if range_v is not None:
+            limits.check_voltage(range_v, self.name, "source range")
+        self.write_all(self._configure_commands(compliance_a, range_v), "configuration")
+        self.compliance_a = compliance_a
+
+    def set_voltage(self, volts: float) -> None:
+        """Set the DC source level (V)."""
+        self._require_limits().check_voltage(volts, self.name)
+        self.write(self._set_voltage_command(volts))
+
+    def enable_output(self) -> None:
+        """Switch the output on at the present level."""
+        self.write(self._output_command(True))
+
+    def output_off(self) -> None:
+        """Switch the output off."""
+        self.write(self._output_command(False))
+
+    def measure_current(self) -> float:
+        """One current reading (A) at the present source level."""
+        command = self._measure_command()
+        return self.query_float(command)
+
+    def source_and_measure(self, volts: float) -> float:
+        """Set ``volts``, read the current (A); the output must be on."""
+        self.set_voltage(volts)
+        return self.measure_current()
+
+    def pulse_and_read(self, volts: float, width_s: float) -> float:
+        """Apply one voltage pulse of ``width_s`` seconds and return the current measured during it (A)."""
+        self._require_limits().check_pulse(volts, width_s, self.name)
+        return float(self._pulse_and_read(volts, width_s))
+
+    def pulse(self, volts: float, width_s: float) -> None:
+        """Apply one programming pulse (the reading taken during it is discarded)."""
+        self.pulse_and_read(volts, width_s)
+
+    def pulse_train(self, levels: Sequence[float] | np.ndarray, width_s: float, period_s: float) -> np.ndarray:
+        """Apply pulses of ``levels`` (V), each ``width_s`` long, one per ``period_s``; currents during each (A)."""
+        levels = np.asarray(levels, dtype=np.float64)
+        self._require_limits().check_pulse(levels, width_s, self.name)
+        if not period_s > width_s:
+            raise ValueError(f"{self.name}: pulse period {period_s!r} s must exceed the width {width_s!r} s")
+        return self._pulse_train(levels, width_s, period_s)
+
+    # --- per model -----------------------------------------------------------------------------------------
+    def _configure_commands(self, compliance_a: float, range_v: float | None) -> list[str]:
+        raise NotImplementedError
+
+    def _set_voltage_command(self, volts: float) -> str:
+        raise NotImplementedError
+
+    def _output_command(self, on: bool) -> str:
+        raise NotImplementedError
+
+    def _measure_command(self) -> str:
+        raise NotImplementedError
+
+    def _pulse_and_read(self, volts: float, width_s: float) -> float:
+        raise NotImplementedError
+
+    def _pulse_train(self, levels: np.ndarray, width_s: float, period_s: float) -> np.ndarray:
+        """Default: one pulse-and-read per level (models with a batched pulse mode override this)."""
+        return np.array([self._pulse_and_read(float(v), width_s) for v in levels])

@@ -1,0 +1,142 @@
+"""Virtual lab instruments for driver tests over real transports: a Keithley 2450 on a resistor, a 707B matrix.
+
+They answer the command subset our drivers send (the same lines the transcript tests pin down), keep an
+error queue for anything else, and log every received line. Serve them with :class:`.servers.TcpServer`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+
+from .crossbar import Reply
+from .faults import FaultPlan
+
+__all__ = ["Virtual707B", "Virtual2450"]
+
+
+class _LineInstrument:
+    def __init__(self, faults: FaultPlan | None = None) -> None:
+        self.log: list[str] = []
+        self.errors: deque[tuple[int, str]] = deque(maxlen=32)
+        self.faults = faults or FaultPlan()
+        self._lock = threading.Lock()
+
+    def process(self, line: str) -> Reply:
+        with self._lock:
+            self.log.append(line)
+            fired = self.faults.at(len(self.log))
+            try:
+                text = self._execute(line.strip())
+            except (ValueError, KeyError) as exc:
+                self.errors.append((-224 if isinstance(exc, ValueError) else -113, str(exc)))
+                text = None
+            fault = None
+            for f in fired:
+                if f.kind == "error":
+                    self.errors.append((-310, "System error; injected fault"))
+                else:
+                    fault = f
+            return Reply(text, fault)
+
+    def _execute(self, line: str) -> str | None:
+        raise NotImplementedError
+
+
+class Virtual2450(_LineInstrument):
+    """A 2450 sourcing voltage into a resistor of ``ohms``; the current obeys the current limit (compliance)."""
+
+    def __init__(self, ohms: float = 1000.0, faults: FaultPlan | None = None) -> None:
+        super().__init__(faults)
+        self.ohms = ohms
+        self._reset()
+
+    def _reset(self) -> None:
+        self.level_v = 0.0
+        self.ilim_a = 1.05e-4
+        self.output = False
+        self.function = "VOLT"
+        self.delay_s = 0.0
+
+    def current(self) -> float:
+        """The current through the resistor now (A), limited to ±ILIM like the instrument's compliance."""
+        if not self.output:
+            return 0.0
+        amps = self.level_v / self.ohms
+        return max(-self.ilim_a, min(self.ilim_a, amps))
+
+    def _execute(self, line: str) -> str | None:
+        head, _, arg = line.partition(" ")
+        head = head.upper()
+        if head == ":SYST:ERR?":
+            if not self.errors:
+                return '0,"No error;0;0 0"'
+            code, message = self.errors.popleft()
+            return f'{code},"{message}"'
+        if head == "*RST":
+            self._reset()
+        elif head == "*IDN?":
+            return "KEITHLEY INSTRUMENTS,MODEL 2450,0,virtual"
+        elif head == ":SOUR:FUNC" and arg == "VOLT":
+            self.function = "VOLT"
+        elif head in (":SOUR:VOLT", ":SOUR:VOLT:LEV"):
+            self.level_v = float(arg)
+        elif head == ":SOUR:VOLT:ILIM":
+            self.ilim_a = float(arg)
+        elif head == ":SOUR:VOLT:DEL":
+            self.delay_s = float(arg)
+        elif head == ":SOUR:VOLT:RANG":
+            float(arg)  # a fixed range: only its syntax matters to a resistor
+        elif head in (":SENS:CURR:RANG:AUTO", ":SOUR:VOLT:RANG:AUTO"):
+            if arg != "ON":
+                raise ValueError(f"Illegal parameter value; {line}")
+        elif head == ":SENS:FUNC" and arg == '"CURR"':
+            pass
+        elif head == ":OUTP":
+            if arg not in ("ON", "OFF"):
+                raise ValueError(f"Illegal parameter value; {line}")
+            self.output = arg == "ON"
+        elif head == ":READ?":
+            return f"{self.current():.6E}"
+        else:
+            raise KeyError(f"Undefined header; {line}")
+        return None
+
+
+_CHANNELS = re.compile(r'^"([1-6][A-H](?:0[1-9]|1[0-2])(?:,[1-6][A-H](?:0[1-9]|1[0-2]))*|allslots)"$')
+
+
+class Virtual707B(_LineInstrument):
+    """A 707B switch matrix (TSP subset): relays close, open and are listed; errors in TSP form."""
+
+    def __init__(self, faults: FaultPlan | None = None) -> None:
+        super().__init__(faults)
+        self.closed: set[str] = set()
+
+    def _execute(self, line: str) -> str | None:
+        if line == "print(errorqueue.next())":
+            if not self.errors:
+                return "0.00000e+00\tQueue Is Empty\t0.00000e+00\t1.00000e+00"
+            code, message = self.errors.popleft()
+            return f"{float(code):.5e}\t{message}\t2.00000e+00\t1.00000e+00"
+        if line == "reset()":
+            self.closed.clear()
+            return None
+        if line == 'print(channel.getclose("allslots"))':
+            return ";".join(sorted(self.closed)) or "nil"
+        match = re.match(r"^channel\.(close|open|exclusiveclose)\((.*)\)$", line)
+        if not match:
+            raise KeyError(f"Syntax error; {line}")
+        action, arg = match.groups()
+        names = _CHANNELS.match(arg)
+        if not names:
+            raise ValueError(f"Parameter error; {arg}")
+        channels = set(names.group(1).split(","))
+        if action == "open":
+            self.closed = set() if channels == {"allslots"} else self.closed - channels
+        elif "allslots" in channels:
+            raise ValueError("Parameter error; cannot close allslots")
+        else:
+            self.closed = channels if action == "exclusiveclose" else self.closed | channels
+        return None
