@@ -178,9 +178,10 @@ def test_fault_stops_with_checkpoint_and_resume_matches(reference: dict, tmp_pat
     out = tmp_path / "run"
     with served(sim, faults=fault) as server:
         _, rig = write_protocols(tmp_path, server.resource)
-        assert main(["run", str(rig), "--out", str(out), "--no-progress"]) == 2
+        assert main(["run", str(rig), "--out", str(out), "--no-progress"]) == 1  # a failed run, not bad input
         err = capsys.readouterr().err.strip().splitlines()
-        assert err[-1].startswith("aeqprop: error: crossbar: "), err
+        assert err[-1].startswith("aeqprop: error: InstrumentFault: crossbar: "), err
+        assert f"last checkpoint after epoch 1; continue with --resume {out}" in err[-1]
         summary = json.loads((out / "summary.json").read_text())
         assert summary["status"] == "failed" and summary["checkpoint_epoch"] == 1
         resumed = train(rig, out, "--resume", str(out))
