@@ -1,6 +1,8 @@
 """Data sets from files or from packages that ship them. Nothing here ever downloads.
 
 * ``digits``: scikit-learn's ``load_digits`` (1,797 8×8 images shipped in the wheel), stratified split.
+* ``iris``: scikit-learn's ``load_iris`` (150 samples, 4 features, 3 classes), min-max scaled, stratified split:
+  small enough for a rig of a few SMUs and a switch matrix.
 * ``mnist``, ``fashion-mnist``, ``kmnist``: IDX files (gzip or raw) under ``<root>/<name>/`` with the
   standard names; the root comes from the protocol (``data.root``) or the ``AEQPROP_DATA`` variable.
 
@@ -22,6 +24,7 @@ from .system import AeqpropError
 #: (features, classes) of each known data set: lets ``validate`` check sizes without loading anything.
 SHAPES: dict[str, tuple[int, int]] = {
     "digits": (64, 10),
+    "iris": (4, 3),
     "mnist": (784, 10),
     "fashion-mnist": (784, 10),
     "kmnist": (784, 10),
@@ -69,18 +72,29 @@ def one_hot(labels: np.ndarray, n_classes: int, low: float = 0.0, high: float = 
     return out
 
 
+def _stratified(name: str, x: np.ndarray, y: np.ndarray, test_fraction: float, split_seed: int) -> Dataset:
+    from sklearn.model_selection import train_test_split
+
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=split_seed)
+    return Dataset(name, x_tr, y_tr, x_te, y_te, int(y.max()) + 1)
+
+
 def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
     """scikit-learn's 8×8 digits with a stratified, seeded train/test split."""
     from sklearn.datasets import load_digits as sk_load_digits
-    from sklearn.model_selection import train_test_split
 
     bunch = sk_load_digits()
-    x = bunch.data.astype(np.float64) / 16.0
-    y = bunch.target.astype(np.int64)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, stratify=y, random_state=split_seed
-    )
-    return Dataset("digits", x_tr, y_tr, x_te, y_te, 10)
+    return _stratified("digits", bunch.data / 16.0, bunch.target.astype(np.int64), test_fraction, split_seed)
+
+
+def load_iris(test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
+    """scikit-learn's iris, each feature min-max scaled to [0, 1], stratified and seeded split."""
+    from sklearn.datasets import load_iris as sk_load_iris
+
+    bunch = sk_load_iris()
+    x = bunch.data
+    x = (x - x.min(axis=0)) / (x.max(axis=0) - x.min(axis=0))
+    return _stratified("iris", x, bunch.target.astype(np.int64), test_fraction, split_seed)
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -145,6 +159,8 @@ def load_dataset(name: str, root: str | None = None, test_fraction: float = 0.2,
     """Load a data set by name (see :data:`SHAPES`)."""
     if name == "digits":
         return load_digits(test_fraction, split_seed)
+    if name == "iris":
+        return load_iris(test_fraction, split_seed)
     if name in SHAPES:
         return load_idx_dataset(name, data_root(root))
     raise DataError(f"unknown data set {name!r}; known: {', '.join(SHAPES)}")

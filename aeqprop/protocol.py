@@ -83,10 +83,10 @@ class SGDConfig(_Strict):
 class DataConfig(_Strict):
     """Which data set, where its files are, and how targets are encoded."""
 
-    name: Literal["digits", "mnist", "fashion-mnist", "kmnist"] = "digits"
+    name: Literal["digits", "iris", "mnist", "fashion-mnist", "kmnist"] = "digits"
     root: str | None = Field(default=None, description="Folder holding <name>/ (default: $AEQPROP_DATA).")
-    test_fraction: float = Field(default=0.2, gt=0, lt=1, description="digits only: held-out fraction.")
-    split_seed: int = Field(default=0, description="digits only: seed of the stratified split.")
+    test_fraction: float = Field(default=0.2, gt=0, lt=1, description="digits and iris: held-out fraction.")
+    split_seed: int = Field(default=0, description="digits and iris: seed of the stratified split.")
     train_limit: int | None = Field(default=None, gt=0, description="Use only the first N training samples.")
     test_limit: int | None = Field(default=None, gt=0, description="Use only the first N test samples.")
     target_low: float = 0.0

@@ -97,3 +97,10 @@ def test_shared_mnist_files_load_and_match_published_checksums() -> None:
     data = load_idx_dataset("mnist", SHARED_DATA)
     assert data.x_train.shape == (60000, 784) and data.x_test.shape == (10000, 784)
     assert set(np.unique(data.y_train)) == set(range(10))
+
+
+def test_iris_is_scaled_and_stratified() -> None:
+    data = load_dataset("iris")
+    assert data.x_train.shape == (120, 4) and data.x_test.shape == (30, 4) and data.n_classes == 3
+    assert data.x_train.min() >= 0.0 and max(data.x_train.max(), data.x_test.max()) == 1.0
+    np.testing.assert_array_equal(np.bincount(data.y_test), [10, 10, 10])
