@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aeqprop.simulators.resistive import ResistiveConfig
+from aeqprop.simulators.spice import SpiceConfig
 
 from .data import SHAPES
 from .estimators import EstimatorName
@@ -30,7 +31,7 @@ def _union(*models: type[BaseModel]) -> Any:
 
 
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
-SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig,)
+SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig, SpiceConfig)
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
 
