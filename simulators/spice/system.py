@@ -181,6 +181,12 @@ class SpiceNetwork:
     def set_controls(self, u: Mapping[str, np.ndarray]) -> None:
         raise CapabilityError("the ngspice network has no homeostatic control knobs")
 
+    # --- not part of the contract ------------------------------------------------------------------------
+    def node_voltages(self) -> list[np.ndarray]:
+        """Every free layer's node voltages (batch, n_k), layers 1..L: for cross-validation, never for learning."""
+        self._require_state()
+        return [v.copy() for v in self._layers]
+
     # --- helpers ------------------------------------------------------------------------------------------
     @property
     def topology(self) -> Topology:
