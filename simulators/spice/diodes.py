@@ -92,8 +92,8 @@ class JunctionDiode:
         arg = (i - SPICE_GMIN_S * vj) / self.is_a
         with np.errstate(invalid="ignore", divide="ignore"):
             vj_pred = self._vte * np.log1p(np.where(arg > -1.0, arg, np.nan))
-        on_voltage = np.abs(vd - (vj_pred + i * self.rs_ohm)) <= tol_v
-        return on_current | np.nan_to_num(on_voltage, nan=False).astype(bool)
+        on_voltage = np.abs(vd - (vj_pred + i * self.rs_ohm)) <= tol_v  # False where vj_pred is NaN
+        return on_current | on_voltage
 
 
 DiodeModel = BehaviouralDiode | JunctionDiode
