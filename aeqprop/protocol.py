@@ -139,15 +139,32 @@ class Protocol(_Strict):
         return self
 
 
+def _kinds(models: tuple[type[BaseModel], ...]) -> set[str]:
+    return {m.model_fields["kind"].default for m in models}
+
+
+#: Tags of the discriminated unions; pydantic puts the tag into error locations (system.resistive.hidden),
+#: which users never write, so it is dropped from messages (system.hidden).
+_UNION_TAGS = {"system": _kinds(SYSTEM_CONFIGS), "algorithm": _kinds(ALGORITHM_CONFIGS)}
+
+
 def _format_errors(source: str, error: ValidationError) -> str:
     parts = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"])
+        path = list(item["loc"])
+        if len(path) >= 2 and path[1] in _UNION_TAGS.get(str(path[0]), ()):
+            del path[1]
         msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
+        if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            tags = " or ".join(sorted(f"'{t}'" for t in _UNION_TAGS.get(str(path[0]), ())))
+            got = f" (got {item['ctx']['tag']!r})" if item["type"] == "union_tag_invalid" else " (missing)"
+            path.append("kind")
+            msg = f"Input should be {tags}{got}"
+        elif item["type"] == "extra_forbidden":
             msg = "unknown field"
         elif "input" in item and item["type"] not in ("missing",) and not isinstance(item["input"], dict):
             msg = f"{msg} (got {item['input']!r})"
+        loc = ".".join(str(p) for p in path)
         parts.append(f"{loc}: {msg}" if loc else msg)
     return f"{source}: " + "; ".join(parts)
 
