@@ -123,6 +123,9 @@ class SpiceNetwork:
         solution = run_netlist(self.last_netlist, batch, self._executable, self._timeout_s)
         volts = {name.removeprefix("v(").removesuffix(")"): v for name, v in solution.voltages.items()}
         sizes = self._topology.sizes
+        sweep = volts.get("v-sweep")
+        if sweep is None or not np.array_equal(sweep, np.arange(batch, dtype=np.float64)):
+            raise NotSettled(f"ngspice's sweep did not step through the {batch} samples one by one")
         missing = [n for n in self._saved if n not in volts]
         if missing:
             raise NotSettled(f"ngspice returned no voltage for node(s) {missing[:5]}")
