@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from aeqprop.drivers.rig import RigConfig
 from aeqprop.simulators.resistive import ResistiveConfig
+from aeqprop.simulators.spice import SpiceConfig
 
 from .data import SHAPES
 from .estimators import EstimatorName
@@ -31,7 +32,7 @@ def _union(*models: type[BaseModel]) -> Any:
 
 
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
-SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig, RigConfig)
+SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig, SpiceConfig, RigConfig)
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
 
@@ -143,30 +144,33 @@ class Protocol(_Strict):
         return self
 
 
-#: Discriminator values per section, dropped from error locations.
-_TAGS = {
-    "system": [m.model_fields["kind"].default for m in SYSTEM_CONFIGS],
-    "algorithm": [m.model_fields["kind"].default for m in ALGORITHM_CONFIGS],
-}
+def _kinds(models: tuple[type[BaseModel], ...]) -> set[str]:
+    return {m.model_fields["kind"].default for m in models}
+
+
+#: Tags of the discriminated unions; pydantic puts the tag into error locations (system.resistive.hidden),
+#: which users never write, so it is dropped from messages (system.hidden).
+_UNION_TAGS = {"system": _kinds(SYSTEM_CONFIGS), "algorithm": _kinds(ALGORITHM_CONFIGS)}
 
 
 def _format_errors(source: str, error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         path = list(item["loc"])
-        if len(path) > 1 and path[0] in _TAGS and path[1] in _TAGS[path[0]]:
-            del path[1]  # the discriminated union's tag ("system.resistive.hidden" -> "system.hidden")
-        loc = ".".join(str(p) for p in path)
+        if len(path) >= 2 and path[1] in _UNION_TAGS.get(str(path[0]), ()):
+            del path[1]
         msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
+        if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            names = sorted(f"'{t}'" for t in _UNION_TAGS.get(str(path[0]), ()))
+            tags = " or ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " or " + names[-1]
+            got = f" (got {item['ctx']['tag']!r})" if item["type"] == "union_tag_invalid" else " (missing)"
+            path.append("kind")
+            msg = f"Input should be {tags}{got}"
+        elif item["type"] == "extra_forbidden":
             msg = "unknown field"
-        elif item["type"] == "union_tag_invalid":
-            loc = f"{loc}.{item['ctx']['discriminator'].strip(chr(39))}"
-            msg = "Input should be " + " or ".join(repr(t) for t in _TAGS.get(path[0], ())) + f" (got {item['ctx']['tag']!r})"
-            parts.append(f"{loc}: {msg}")
-            continue
         elif "input" in item and item["type"] not in ("missing",) and not isinstance(item["input"], dict):
             msg = f"{msg} (got {item['input']!r})"
+        loc = ".".join(str(p) for p in path)
         parts.append(f"{loc}: {msg}" if loc else msg)
     return f"{source}: " + "; ".join(parts)
 
