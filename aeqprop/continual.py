@@ -4,9 +4,10 @@ Instead of one update after the nudged phase, the parameters move after every re
 
     θ_{t+1} = θ_t − η · [∂E/∂θ(s_{t+1}) − ∂E/∂θ(s_t)] / β
 
-The increments telescope: with a small rate η the sum over K steps is the one-sided EP update with rate η,
-(g(β) − g(0))/β, without the controller ever holding the free-phase measurement for long (the rule is local
-in time). Use rates about η_EP / K when comparing with classic EP. Needs capability ``stepwise``.
+The increments telescope: with a small rate η the sum over K steps is the one-sided EP update with the same
+rate η, −η(g(s_K) − g(s_0))/β, without the controller holding the free-phase measurement for long (the rule
+is local in time). With this normalisation the rate is the EP rate itself (papers that average the
+increments over K steps quote η_EP / K). Needs capability ``stepwise``.
 """
 
 from __future__ import annotations

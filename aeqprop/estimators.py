@@ -84,6 +84,7 @@ def estimate_gradient(
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; allowed: {', '.join(ESTIMATORS)}")
+    system.spec.require(NEEDS.get(estimator, frozenset()), f"the {estimator} estimator")
     outputs, free = free_outputs(system, x, reads)
     sweeps = free.sweeps
     if estimator == "cauchy":

@@ -22,7 +22,12 @@ from .system import PhysicalSystem, SystemSpec
 
 
 class JacobianHomeostasis:
-    """λ·∇θ ½‖J − Jᵀ‖²_F over ``params`` (default: every weight group), estimated from kicks and SPSA."""
+    """λ·∇θ ½‖J − Jᵀ‖²_F over ``params`` (default: every weight group), estimated from kicks and SPSA.
+
+    Each penalty measurement uses ``kicks`` independent probe pairs (the batch's inputs tiled, where the
+    system takes batches); each step averages ``probes`` parameter directions. The estimate's noise grows
+    with the number of parameters trimmed, so name only the couplings that can be mismatched.
+    """
 
     requires = frozenset({"perturb", "program"})
 
@@ -33,20 +38,22 @@ class JacobianHomeostasis:
         params: Sequence[str] | None = None,
         probes: int = 2,
         step: float = 1e-3,
-        kick: float = 1e-3,
+        kick: float = 1e-4,
+        kicks: int = 32,
     ) -> None:
         names = [n for n, p in spec.params.items() if p.role == "weight"] if params is None else list(params)
         unknown = set(names) - set(spec.params)
         if unknown:
             raise ValueError(f"homeostasis: unknown parameter groups {sorted(unknown)}; known: {sorted(spec.params)}")
-        if weight < 0 or probes < 1 or step <= 0 or kick <= 0:
-            raise ValueError("homeostasis needs weight >= 0, probes >= 1, step > 0 and kick > 0")
+        if weight < 0 or probes < 1 or step <= 0 or kick <= 0 or kicks < 1:
+            raise ValueError("homeostasis needs weight >= 0, probes >= 1, step > 0, kick > 0 and kicks >= 1")
         self.names = names
         self.shapes = {n: spec.params[n].shape for n in names}
         self.weight = weight
         self.probes = probes
         self.step = step
         self.kick = kick
+        self.kicks = kicks
 
     def _response(self, system: PhysicalSystem, u: np.ndarray) -> np.ndarray:
         """Antithetic response to kicks ±κu, divided by 2κ: ≈ τ·J·u (τ the system's probe time)."""
@@ -65,7 +72,10 @@ class JacobianHomeostasis:
 
     def gradient(self, system: PhysicalSystem, x: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """λ × SPSA estimate of ∇θ penalty, averaged over ``probes`` directions; parameters are left as found."""
-        system.clamp(x)
+        repeats = -(-self.kicks // x.shape[0])  # kick pairs per measurement: the batch, tiled
+        cap = system.spec.max_batch
+        probe_x = np.tile(x, (repeats, 1))[: max(self.kicks, x.shape[0]) if cap is None else min(cap, x.shape[0])]
+        system.clamp(probe_x)
         system.nudge(0.0)
         system.relax()
         shape = system.read_state().shape  # type: ignore[attr-defined]

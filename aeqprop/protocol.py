@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
@@ -75,7 +76,8 @@ class EPConfig(_Strict):
     )
     homeostasis_probes: int = Field(default=2, ge=1, description="Parameter directions probed per step.")
     homeostasis_step: float = Field(default=1e-3, gt=0, description="Size of the parameter probe.")
-    homeostasis_kick: float = Field(default=1e-3, gt=0, description="Size of the state kicks.")
+    homeostasis_kick: float = Field(default=1e-4, gt=0, description="Size of the state kicks.")
+    homeostasis_kicks: int = Field(default=32, ge=1, description="Kick pairs per penalty measurement.")
 
     @model_validator(mode="after")
     def _nonzero(self) -> EPConfig:
@@ -94,7 +96,7 @@ class EPConfig(_Strict):
         if self.homeostasis > 0:
             homeostasis = JacobianHomeostasis(
                 system.spec, self.homeostasis, self.homeostasis_params, self.homeostasis_probes,
-                self.homeostasis_step, self.homeostasis_kick,
+                self.homeostasis_step, self.homeostasis_kick, self.homeostasis_kicks,
             )
         return EquilibriumPropagation(self.estimator, self.beta, optimizer, rng, self.reads, self.points,
                                       homeostasis)
@@ -294,3 +296,14 @@ def build(protocol: Protocol) -> Components:
     optimizer = None if opt is None else SGD(system.spec.params, opt.lr, opt.lr_bias, opt.decay)
     rule = protocol.algorithm.build(system, optimizer, np.random.default_rng(rule_seq))
     return Components(system, rule, np.random.default_rng(shuffle_seq))
+
+
+def oracle_for(protocol: Protocol, system: PhysicalSystem) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+    """The true-gradient function of a system built from ``protocol`` (simulators only: benchmarks, the CLI).
+
+    A system settings model offers it as ``oracle(system)``; hardware has none.
+    """
+    hook = getattr(protocol.system, "oracle", None)
+    if hook is None:
+        raise ProtocolError(f"system {protocol.system.kind!r} has no oracle (a true gradient exists only for simulators)")
+    return hook(system)

@@ -8,9 +8,9 @@ import sys
 from aeqprop import __version__
 from aeqprop.system import AeqpropError
 
-from . import plot, run, validate
+from . import bench, plot, run, validate
 
-COMMANDS = {"run": run, "validate": validate, "plot": plot}
+COMMANDS = {"run": run, "validate": validate, "plot": plot, "bench": bench}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,7 @@ class AsymmetricConfig(BaseModel):
     max_sweeps: int = Field(default=10_000, gt=0, description="Sweeps before NotSettled is raised.")
     damping: float = Field(default=1.0, gt=0, le=1, description="Fixed-point damping (1 = plain Gauss-Seidel).")
     read_noise: float = Field(default=0.0, ge=0, description="Std of Gaussian noise on every local reading.")
-    probe_time: float = Field(default=0.01, gt=0, description="How long a kicked state responds before it is read.")
+    probe_time: float = Field(default=0.1, gt=0, description="How long a kicked state responds before it is read.")
     offers: list[Literal["local", "program", "perturb"]] | None = Field(
         default=None, description="Restrict the capabilities offered (default all)."
     )

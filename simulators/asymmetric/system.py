@@ -22,7 +22,7 @@ class AsymmetricNetwork(SmoothNetwork):
 
     CAPABILITIES = frozenset({"local", "program", "perturb"})
 
-    def __init__(self, sizes: tuple[int, ...], params: Mapping[str, np.ndarray], *, probe_time: float = 0.01,
+    def __init__(self, sizes: tuple[int, ...], params: Mapping[str, np.ndarray], *, probe_time: float = 0.1,
                  **kw) -> None:
         super().__init__(sizes, params, tied=False, **kw)
         if probe_time <= 0:
