@@ -4,7 +4,8 @@ For each initial mismatch of the backward couplings (``system.asymmetry``) train
 centered generalized EP, once plain and once with the homeostasis term (measured by state kicks + SPSA),
 and record per epoch: test accuracy, the coupling asymmetry ‖v − wᵀ‖/‖w‖, and the gradient alignment
 (cosine of the EP estimate at β = 0.01 with the oracle's true gradient on 100 test samples).
-Writes benchmarks/results/asymmetry.json. Run: python benchmarks/asymmetry.py [--epochs N] [--train-limit N]
+Writes benchmarks/results/asymmetry.json (``--out`` to rename).
+Run: python benchmarks/asymmetry.py [--epochs N] [--train-limit N] [--asymmetry A ...]
 """
 
 from __future__ import annotations
@@ -76,13 +77,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--train-limit", type=int, default=600)
     parser.add_argument("--asymmetry", type=float, action="append", default=None)
+    parser.add_argument("--out", default="asymmetry.json", help="file name under benchmarks/results/")
     args = parser.parse_args()
     levels = args.asymmetry or [0.0, 1.0, 2.0]
     runs = []
     for level in levels:
         for homeostasis in ([False] if level == 0 else [False, True]):
             runs.append(one_run(level, homeostasis, args.epochs, args.train_limit))
-    path = write_json("asymmetry.json", {"runs": runs, "machine": machine(),
+    path = write_json(args.out, {"runs": runs, "machine": machine(),
                                          "note": "wall times taken on a shared 2-core machine (noisy)"})
     print(f"wrote {path}")
     print(f"{'asymmetry':>9} {'homeostasis':>11} {'test acc':>8} {'alignment':>9} {'final asym':>10}")
