@@ -29,9 +29,6 @@ from .system import PhysicalSystem, RelaxReport
 EstimatorName = Literal["one-sided", "random-sign", "centered", "stencil", "cauchy"]
 ESTIMATORS: tuple[str, ...] = ("one-sided", "random-sign", "centered", "stencil", "cauchy")
 
-#: Bias order of each estimator in β (cauchy: its number of points N).
-ORDERS: dict[str, int] = {"one-sided": 1, "random-sign": 1, "centered": 2, "stencil": 4}
-
 #: Extra capabilities an estimator needs beyond ``local``.
 NEEDS: dict[str, frozenset[str]] = {"cauchy": frozenset({"complex"})}
 

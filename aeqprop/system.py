@@ -171,8 +171,9 @@ class PerturbableSystem(PhysicalSystem, Protocol):
 class SteppableSystem(PhysicalSystem, Protocol):
     """Capability ``stepwise``: advance the relaxation a few steps at a time (continual EP)."""
 
-    def step(self, n: int = 1) -> None:
-        """Advance the relaxation by ``n`` steps under the present clamp and nudge."""
+    def step(self, n: int = 1) -> RelaxReport | None:
+        """Advance the relaxation by ``n`` steps under the present clamp and nudge (never raises for not
+        having settled); simulators return a :class:`RelaxReport` with ``settled`` telling whether it did."""
 
 
 class ComplexNudgeSystem(PhysicalSystem, Protocol):

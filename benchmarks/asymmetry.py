@@ -23,14 +23,15 @@ from aeqprop.protocol import build, validate_raw
 from aeqprop.simulators.smooth import oracle
 from aeqprop.trainer import Trainer, TrainSettings
 
-HOMEOSTASIS = {"homeostasis": 10.0, "homeostasis_params": ["v2"], "homeostasis_probes": 8, "homeostasis_kicks": 64}
-
-
-def protocol(asymmetry: float, homeostasis: bool, epochs: int, train_limit: int) -> dict:
-    algorithm = {"kind": "ep", "estimator": "centered", "beta": 0.2, **(HOMEOSTASIS if homeostasis else {})}
+def protocol(asymmetry: float, homeostasis: float, epochs: int, train_limit: int, hidden: list[int]) -> dict:
+    """Centered generalized EP; homeostasis (if λ > 0) trims every backward coupling v2..vL."""
+    algorithm = {"kind": "ep", "estimator": "centered", "beta": 0.2}
+    if homeostasis > 0:
+        algorithm.update({"homeostasis": homeostasis, "homeostasis_params": [f"v{k}" for k in range(2, len(hidden) + 2)],
+                          "homeostasis_probes": 8, "homeostasis_kicks": 64})
     return {
         "version": 1,
-        "system": {"kind": "asymmetric", "inputs": 64, "hidden": [32], "outputs": 10, "asymmetry": asymmetry,
+        "system": {"kind": "asymmetric", "inputs": 64, "hidden": hidden, "outputs": 10, "asymmetry": asymmetry,
                    "tol": 1e-8, "damping": 0.5},
         "algorithm": algorithm,
         "optimizer": {"kind": "sgd", "lr": 0.02, "decay": 0.8},
@@ -44,8 +45,8 @@ def alignment(system, x, y) -> float:
     return cosine_similarity(estimate_gradient(system, x, y, "centered", 0.01).gradient, truth)
 
 
-def one_run(asymmetry: float, homeostasis: bool, epochs: int, train_limit: int) -> dict:
-    raw = protocol(asymmetry, homeostasis, epochs, train_limit)
+def one_run(asymmetry: float, homeostasis: float, epochs: int, train_limit: int, hidden: list[int]) -> dict:
+    raw = protocol(asymmetry, homeostasis, epochs, train_limit, hidden)
     proto = validate_raw(raw, "asymmetry benchmark")
     parts = build(proto)
     data = load_digits()
@@ -65,7 +66,7 @@ def one_run(asymmetry: float, homeostasis: bool, epochs: int, train_limit: int) 
                         "asymmetry": oracle.asymmetry(parts.system.read_params()),
                         "alignment": alignment(parts.system, xa, ya)})
         print(asymmetry, homeostasis, history[-1], flush=True)
-    return {"initial_asymmetry": asymmetry, "homeostasis": homeostasis, "history": history,
+    return {"initial_asymmetry": asymmetry, "homeostasis": homeostasis, "hidden": hidden, "history": history,
             "final_test_accuracy": history[-1]["test_accuracy"], "final_alignment": history[-1]["alignment"],
             "mean_alignment": float(np.mean([h["alignment"] for h in history[1:]])),
             "final_asymmetry": history[-1]["asymmetry"], "wall_s": time.perf_counter() - start,
@@ -78,18 +79,20 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=600)
     parser.add_argument("--asymmetry", type=float, action="append", default=None)
     parser.add_argument("--out", default="asymmetry.json", help="file name under benchmarks/results/")
+    parser.add_argument("--hidden", type=int, action="append", default=None, help="hidden layer sizes ([32])")
+    parser.add_argument("--homeostasis", type=float, default=10.0, help="λ of the homeostatic runs")
     args = parser.parse_args()
     levels = args.asymmetry or [0.0, 1.0, 2.0]
     runs = []
     for level in levels:
-        for homeostasis in ([False] if level == 0 else [False, True]):
-            runs.append(one_run(level, homeostasis, args.epochs, args.train_limit))
+        for homeostasis in ([0.0] if level == 0 else [0.0, args.homeostasis]):
+            runs.append(one_run(level, homeostasis, args.epochs, args.train_limit, args.hidden or [32]))
     path = write_json(args.out, {"runs": runs, "machine": machine(),
                                          "note": "wall times taken on a shared 2-core machine (noisy)"})
     print(f"wrote {path}")
     print(f"{'asymmetry':>9} {'homeostasis':>11} {'test acc':>8} {'alignment':>9} {'final asym':>10}")
     for r in runs:
-        print(f"{r['initial_asymmetry']:>9.1f} {str(r['homeostasis']):>11} {100 * r['final_test_accuracy']:>7.2f}% "
+        print(f"{r['initial_asymmetry']:>9.1f} {r['homeostasis']:>11g} {100 * r['final_test_accuracy']:>7.2f}% "
               f"{r['final_alignment']:>9.3f} {r['final_asymmetry']:>10.3f}")
 
 

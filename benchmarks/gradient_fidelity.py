@@ -15,8 +15,8 @@ import time
 import numpy as np
 
 from _common import RESULTS, machine, write_json
-from aeqprop.fidelity import bias_orders, measure, relative_error, sweep
 from aeqprop.estimators import estimate_gradient
+from aeqprop.fidelity import bias_orders, relative_error, sweep
 from aeqprop.simulators.resistive import ResistiveConfig
 from aeqprop.simulators.resistive import oracle as resistive_oracle
 from aeqprop.simulators.smooth import SmoothConfig

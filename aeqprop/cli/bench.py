@@ -74,3 +74,6 @@ def run(args: argparse.Namespace) -> int:
     if orders:
         print("empirical bias order (bias ∝ β^p): " + ", ".join(f"{k} p={v:.2f}" for k, v in orders.items()))
     return 0
+
+
+__all__ = ["HELP", "add_arguments", "run"]

@@ -54,3 +54,6 @@ class AsymmetricConfig(BaseModel):
         from aeqprop.simulators.smooth.oracle import oracle
 
         return oracle(system)
+
+
+__all__ = ["AsymmetricConfig"]

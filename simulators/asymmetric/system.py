@@ -66,3 +66,6 @@ class AsymmetricNetwork(SmoothNetwork):
         if self._free is None:
             raise RuntimeError("read_local: relax with no nudge first (devices hold the free activity)")
         return self._free
+
+
+__all__ = ["AsymmetricNetwork"]

@@ -49,3 +49,6 @@ class SmoothConfig(BaseModel):
         from .oracle import oracle
 
         return oracle(system)
+
+
+__all__ = ["SmoothConfig"]

@@ -160,3 +160,6 @@ class SmoothNetwork:
     def _require_state(self) -> None:
         if self._x is None or not self._layers:
             raise RuntimeError("clamp and relax first")
+
+
+__all__ = ["SmoothNetwork"]
