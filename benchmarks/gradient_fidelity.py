@@ -86,19 +86,23 @@ def plot(by_beta, noise_points, orders) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for label in dict.fromkeys(p.estimator for p in by_beta):
         rows = [p for p in by_beta if p.estimator == label]
         left.loglog([p.beta for p in rows], [p.bias for p in rows], "o-", label=f"{label} (p={orders[label]:.1f})")
+    left.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     left.set_xlabel("β")
     left.set_ylabel("‖estimate − true‖ / ‖true‖")
     left.set_title("bias vs β (smooth network, oracle gradient)")
     left.legend(fontsize=8)
-    for label in dict.fromkeys(p.estimator for p in noise_points):
+    for i, label in enumerate(dict.fromkeys(p.estimator for p in noise_points)):
         rows = [p for p in noise_points if p.estimator == label]
-        right.loglog([p.reads for p in rows], [p.spread for p in rows], "o-", label=f"{label} spread")
-        right.loglog([p.reads for p in rows], [p.bias for p in rows], "x--", label=f"{label} bias")
+        color = f"C{i}"
+        right.loglog([p.reads for p in rows], [p.spread for p in rows], "o-", color=color, label=f"{label} spread")
+        right.loglog([p.reads for p in rows], [p.bias for p in rows], "x--", color=color,
+                     label=f"{label} bias (+ spread/√repeats)")
     right.set_xlabel("repeated reads averaged")
     right.set_title(f"read noise σ=1e-3, β={CHECK_BETA}")
     right.legend(fontsize=8)
