@@ -85,7 +85,7 @@ def main() -> None:
     levels = args.asymmetry or [0.0, 1.0, 2.0]
     runs = []
     for level in levels:
-        for homeostasis in ([0.0] if level == 0 else [0.0, args.homeostasis]):
+        for homeostasis in ([0.0] if level == 0 else [0.0, args.homeostasis]):  # λ 0 = plain EP
             runs.append(one_run(level, homeostasis, args.epochs, args.train_limit, args.hidden or [32]))
     path = write_json(args.out, {"runs": runs, "machine": machine(),
                                          "note": "wall times taken on a shared 2-core machine (noisy)"})
