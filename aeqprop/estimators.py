@@ -8,7 +8,13 @@ estimator      estimate of dL/dθ                           nudges (after free) 
 one-sided      (g(β) − g(0)) / β                           +β                      O(β)
 random-sign    one-sided with sign(β) drawn per batch       ±β                      O(β), 0 on average
 centered       (g(β) − g(−β)) / (2β)                        +β, −β                  O(β²)
+stencil        (−g(2β) + 8g(β) − 8g(−β) + g(−2β)) / (12β)  ±β, ±2β                 O(β⁴)
+cauchy         Re (1/N) Σ_k g(β_k)/β_k,  β_k = |β|e^{2πik/N}  N complex nudges        O(|β|^N)
 =============  ==========================================  ======================  ========
+
+The stencil is the five-point central difference (its g(0) weight is zero). The Cauchy estimator is the
+trapezoidal rule on Cauchy's integral g'(0) = (1/2πi)∮ g(z)/z² dz over the circle |z| = |β|; it needs a
+system with capability ``complex`` (smooth dynamics) and is exact up to the Nth Taylor term of g.
 """
 
 from __future__ import annotations
@@ -20,8 +26,18 @@ import numpy as np
 
 from .system import PhysicalSystem, RelaxReport
 
-EstimatorName = Literal["one-sided", "random-sign", "centered"]
-ESTIMATORS: tuple[str, ...] = ("one-sided", "random-sign", "centered")
+EstimatorName = Literal["one-sided", "random-sign", "centered", "stencil", "cauchy"]
+ESTIMATORS: tuple[str, ...] = ("one-sided", "random-sign", "centered", "stencil", "cauchy")
+
+#: Extra capabilities an estimator needs beyond ``local``.
+NEEDS: dict[str, frozenset[str]] = {"cauchy": frozenset({"complex"})}
+
+#: Real stencils: (nudge multiples of β, weights); the estimate is Σ w·g(mβ) / β.
+STENCILS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "one-sided": ((0.0, 1.0), (-1.0, 1.0)),
+    "centered": ((1.0, -1.0), (0.5, -0.5)),
+    "stencil": ((2.0, 1.0, -1.0, -2.0), (-1 / 12, 8 / 12, -8 / 12, 1 / 12)),
+}
 
 
 @dataclass(frozen=True)
@@ -55,34 +71,61 @@ def estimate_gradient(
     beta: float,
     reads: int = 1,
     rng: np.random.Generator | None = None,
+    points: int = 4,
 ) -> Estimate:
     """Run the free and nudged phases of ``estimator`` on ``system`` and return the EP estimate.
 
-    ``beta`` is the nudge strength (its sign is used by one-sided; random-sign draws the sign from ``rng``).
-    Needs capability ``local``.
+    ``beta`` is the nudge strength (its sign is used by one-sided; random-sign draws the sign from ``rng``;
+    cauchy uses ``|beta|`` and ``points`` nudges on a circle). Needs capability ``local`` (and ``complex``
+    for cauchy). Every nudged phase warm-starts from the previous equilibrium.
     """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}; allowed: {', '.join(ESTIMATORS)}")
+    system.spec.require(NEEDS.get(estimator, frozenset()), f"the {estimator} estimator")
     outputs, free = free_outputs(system, x, reads)
     sweeps = free.sweeps
-    if estimator == "centered":
-        sweeps += settle(system, beta, target).sweeps
-        grad = system.read_local(reads)
-        sweeps += settle(system, -beta, target).sweeps
-        minus = system.read_local(reads)
-        scale = 1.0 / (2.0 * beta)
-        relaxations = 3
-    else:
-        if estimator == "random-sign":
-            if rng is None:
-                raise ValueError("random-sign EP needs a random generator")
-            beta = beta if rng.random() < 0.5 else -beta
-        elif estimator != "one-sided":
-            raise ValueError(f"unknown estimator {estimator!r}; allowed: {', '.join(ESTIMATORS)}")
-        minus = system.read_local(reads)
-        sweeps += settle(system, beta, target).sweeps
-        grad = system.read_local(reads)
-        scale = 1.0 / beta
-        relaxations = 2
-    for name, value in grad.items():
-        value -= minus[name]
-        value *= scale
-    return Estimate(gradient=grad, outputs=outputs, relaxations=relaxations, sweeps=sweeps)
+    if estimator == "cauchy":
+        return _cauchy(system, target, abs(beta), points, reads, outputs, sweeps)
+    if estimator == "random-sign":
+        if rng is None:
+            raise ValueError("random-sign EP needs a random generator")
+        beta = beta if rng.random() < 0.5 else -beta
+        estimator = "one-sided"
+    multiples, weights = STENCILS[estimator]
+    total: dict[str, np.ndarray] | None = None
+    relaxations = 1
+    for m, w in zip(multiples, weights):
+        if m == 0.0:  # the free equilibrium is still in place
+            local = system.read_local(reads)
+        else:
+            sweeps += settle(system, m * beta, target).sweeps
+            relaxations += 1
+            local = system.read_local(reads)
+        if total is None:
+            total = {name: value * (w / beta) for name, value in local.items()}
+        else:
+            for name, value in local.items():
+                total[name] += value * (w / beta)
+    return Estimate(gradient=total or {}, outputs=outputs, relaxations=relaxations, sweeps=sweeps)
+
+
+def _cauchy(
+    system: PhysicalSystem, target: np.ndarray, radius: float, points: int, reads: int,
+    outputs: np.ndarray, sweeps: int,
+) -> Estimate:
+    """(1/N) Σ_k g(β_k)/β_k on β_k = r·e^{2πik/N}, walked around the circle from the free equilibrium."""
+    if points < 2:
+        raise ValueError(f"the Cauchy estimator needs at least 2 points, got {points}")
+    total: dict[str, np.ndarray] | None = None
+    for k in range(points):
+        beta_k = radius * np.exp(2j * np.pi * k / points)
+        sweeps += settle(system, beta_k, target).sweeps
+        local = system.read_local(reads)
+        scale = 1.0 / (points * beta_k)
+        if total is None:
+            total = {name: value * scale for name, value in local.items()}
+        else:
+            for name, value in local.items():
+                total[name] += value * scale
+    gradient = {name: np.ascontiguousarray(value.real) for name, value in (total or {}).items()}
+    return Estimate(gradient=gradient, outputs=outputs, relaxations=points + 1, sweeps=sweeps)

@@ -9,30 +9,47 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from aeqprop.drivers.rig import RigConfig
+from aeqprop.simulators.asymmetric import AsymmetricConfig
 from aeqprop.simulators.resistive import ResistiveConfig
+from aeqprop.simulators.smooth import SmoothConfig
 from aeqprop.simulators.spice import SpiceConfig
 
 from .data import SHAPES
-from .estimators import EstimatorName
+from .continual import ContinualEP
+from .estimators import NEEDS, EstimatorName
+from .homeostasis import JacobianHomeostasis
 from .optim import SGD, layer_rates
 from .rules import EquilibriumPropagation, LearningRule
 from .system import AeqpropError, PhysicalSystem
 
-def _union(*models: type[BaseModel]) -> Any:
-    """A discriminated union on ``kind`` (a single model needs no discriminator)."""
+def _union(*models: type[BaseModel], default: str | None = None) -> Any:
+    """A discriminated union on ``kind`` (a single model needs no discriminator).
+
+    With ``default``, a section that leaves ``kind`` out is read as that kind (``[algorithm]`` means EP).
+    """
     if len(models) == 1:
         return models[0]
-    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007 - runtime union of a tuple
+    if default is None:
+        return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007 - runtime union of a tuple
+
+    def tag(value: Any) -> str:
+        return value.get("kind", default) if isinstance(value, dict) else getattr(value, "kind", default)
+
+    tagged = tuple(Annotated[m, Tag(m.model_fields["kind"].default)] for m in models)
+    return Annotated[Union[tagged], Discriminator(tag)]  # noqa: UP007 - runtime union of a tuple
 
 
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
-SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig, SpiceConfig, RigConfig)
+SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (
+    ResistiveConfig, SmoothConfig, AsymmetricConfig, SpiceConfig, RigConfig,
+)
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
 
@@ -48,9 +65,23 @@ class EPConfig(_Strict):
     """Equilibrium propagation with measured local gradients and programmed SGD updates."""
 
     kind: Literal["ep"] = "ep"
-    estimator: EstimatorName = Field(default="centered", description="one-sided, random-sign or centered.")
+    estimator: EstimatorName = Field(
+        default="centered", description="one-sided, random-sign, centered, stencil (O(β⁴)) or cauchy (complex)."
+    )
     beta: float = Field(default=1.0, description="Nudge strength (nonzero; its sign matters for one-sided).")
     reads: int = Field(default=1, ge=1, description="Repeated reads averaged per measurement.")
+    points: int = Field(default=4, ge=2, description="cauchy only: complex nudges on the circle |β|.")
+    homeostasis: float = Field(
+        default=0.0, ge=0,
+        description="Weight λ of Jacobian homeostasis (λ/2 ‖J − Jᵀ‖², measured by state kicks; needs 'perturb').",
+    )
+    homeostasis_params: list[str] | None = Field(
+        default=None, description="Parameter groups the homeostasis term trims (default: every weight group).",
+    )
+    homeostasis_probes: int = Field(default=2, ge=1, description="Parameter directions probed per step.")
+    homeostasis_step: float = Field(default=1e-3, gt=0, description="Size of the parameter probe.")
+    homeostasis_kick: float = Field(default=1e-4, gt=0, description="Size of the state kicks.")
+    homeostasis_kicks: int = Field(default=32, ge=1, description="Kick pairs per penalty measurement.")
 
     @model_validator(mode="after")
     def _nonzero(self) -> EPConfig:
@@ -59,17 +90,51 @@ class EPConfig(_Strict):
         return self
 
     def requires(self) -> frozenset[str]:
-        return EquilibriumPropagation.requires
+        needs = EquilibriumPropagation.requires | NEEDS.get(self.estimator, frozenset())
+        return needs | JacobianHomeostasis.requires if self.homeostasis > 0 else needs
 
     def build(self, system: PhysicalSystem, optimizer: SGD | None, rng: np.random.Generator) -> LearningRule:
         if optimizer is None:
             raise ProtocolError("algorithm 'ep' needs an [optimizer] section")
-        return EquilibriumPropagation(self.estimator, self.beta, optimizer, rng, self.reads)
+        homeostasis = None
+        if self.homeostasis > 0:
+            homeostasis = JacobianHomeostasis(
+                system.spec, self.homeostasis, self.homeostasis_params, self.homeostasis_probes,
+                self.homeostasis_step, self.homeostasis_kick, self.homeostasis_kicks,
+            )
+        return EquilibriumPropagation(self.estimator, self.beta, optimizer, rng, self.reads, self.points,
+                                      homeostasis)
+
+
+class CEPConfig(_Strict):
+    """Continual EP: parameters updated after every relaxation step of the nudged phase (``stepwise``)."""
+
+    kind: Literal["cep"] = "cep"
+    beta: float = Field(default=1.0, description="Nudge strength (nonzero).")
+    steps: int = Field(default=10, ge=1, description="Nudged relaxation steps per batch, one update after each.")
+    sweeps_per_step: int = Field(default=1, ge=1, description="Solver sweeps (settle reads) per step.")
+    random_sign: bool = Field(default=False, description="Draw the sign of beta per batch.")
+    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per measurement.")
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> CEPConfig:
+        if self.beta == 0:
+            raise ValueError("beta must be nonzero")
+        return self
+
+    def requires(self) -> frozenset[str]:
+        return ContinualEP.requires
+
+    def build(self, system: PhysicalSystem, optimizer: SGD | None, rng: np.random.Generator) -> LearningRule:
+        if optimizer is None:
+            raise ProtocolError("algorithm 'cep' needs an [optimizer] section")
+        return ContinualEP(self.beta, self.steps, optimizer, rng, self.reads, self.sweeps_per_step,
+                           self.random_sign)
 
 
 #: Every learning rule a protocol file can name; each has ``requires()`` and ``build(system, optimizer, rng)``.
-ALGORITHM_CONFIGS: tuple[type[BaseModel], ...] = (EPConfig,)
-AlgorithmConfig = _union(*ALGORITHM_CONFIGS)
+ALGORITHM_CONFIGS: tuple[type[BaseModel], ...] = (EPConfig, CEPConfig)
+AlgorithmConfig = _union(*ALGORITHM_CONFIGS, default="ep")
 
 
 class SGDConfig(_Strict):
@@ -134,8 +199,10 @@ class Protocol(_Strict):
         if max_batch is not None and self.run.batch_size > max_batch():
             raise ValueError(f"run.batch_size = {self.run.batch_size} but system {self.system.kind!r} takes "
                              f"batches of at most {max_batch()}")
-        if self.algorithm.kind == "ep" and self.optimizer is None:
-            raise ValueError("algorithm 'ep' needs an [optimizer] section (kind = \"sgd\", lr = ...)")
+        if "program" in self.algorithm.requires() and self.optimizer is None:
+            raise ValueError(
+                f"algorithm {self.algorithm.kind!r} needs an [optimizer] section (kind = \"sgd\", lr = ...)"
+            )
         if self.optimizer is not None and hasattr(self.system, "hidden"):
             depth = len(self.system.hidden) + 1
             layer_rates(self.optimizer.lr, depth, "optimizer.lr")
@@ -292,3 +359,14 @@ def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "
     if transport == "pty":
         return PtyServer(board)
     raise ProtocolError(f"serve: unknown transport {transport!r}; allowed: tcp, pty")
+
+
+def oracle_for(protocol: Protocol, system: PhysicalSystem) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+    """The true-gradient function of a system built from ``protocol`` (simulators only: benchmarks, the CLI).
+
+    A system settings model offers it as ``oracle(system)``; hardware has none.
+    """
+    hook = getattr(protocol.system, "oracle", None)
+    if hook is None:
+        raise ProtocolError(f"system {protocol.system.kind!r} has no oracle (a true gradient exists only for simulators)")
+    return hook(system)

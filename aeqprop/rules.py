@@ -25,6 +25,14 @@ class StepReport:
     sweeps: int
 
 
+class Regularizer(Protocol):
+    """An extra term added to a rule's gradient estimate, measured on the system (e.g. Jacobian homeostasis)."""
+
+    requires: frozenset[str]
+
+    def gradient(self, system: PhysicalSystem, x: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]: ...
+
+
 class LearningRule(Protocol):
     """The trainer's view of a learning rule."""
 
@@ -53,18 +61,28 @@ class EquilibriumPropagation:
         optimizer: SGD,
         rng: np.random.Generator,
         reads: int = 1,
+        points: int = 4,
+        homeostasis: Regularizer | None = None,
     ) -> None:
         if beta == 0:
             raise ValueError("EP needs a nonzero nudge beta")
         self.estimator = estimator
         self.beta = beta
         self.reads = reads
+        self.points = points
         self.optimizer = optimizer
+        self.homeostasis = homeostasis
         self._rng = rng
+        if homeostasis is not None:
+            self.requires = self.requires | homeostasis.requires
 
     def train_step(self, system: PhysicalSystem, x: np.ndarray, target: np.ndarray) -> StepReport:
-        est = estimate_gradient(system, x, target, self.estimator, self.beta, self.reads, self._rng)
-        system.program(self.optimizer.step(est.gradient))
+        est = estimate_gradient(system, x, target, self.estimator, self.beta, self.reads, self._rng, self.points)
+        gradient = est.gradient
+        if self.homeostasis is not None:
+            for name, value in self.homeostasis.gradient(system, x, self._rng).items():
+                gradient[name] = gradient[name] + value
+        system.program(self.optimizer.step(gradient))
         return StepReport(outputs=est.outputs, relaxations=est.relaxations, sweeps=est.sweeps)
 
     def predict(self, system: PhysicalSystem, x: np.ndarray) -> np.ndarray:

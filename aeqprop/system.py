@@ -17,8 +17,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-Capability = Literal["local", "program", "homeostatic", "perturb", "stepwise"]
-CAPABILITIES: frozenset[str] = frozenset({"local", "program", "homeostatic", "perturb", "stepwise"})
+Capability = Literal["local", "program", "homeostatic", "perturb", "stepwise", "complex"]
+CAPABILITIES: frozenset[str] = frozenset({"local", "program", "homeostatic", "perturb", "stepwise", "complex"})
 
 Arrays = dict[str, np.ndarray]
 
@@ -157,7 +157,12 @@ class PerturbableSystem(PhysicalSystem, Protocol):
     """Capability ``perturb``: kick the free state and read its response (Jacobian probes, never J itself)."""
 
     def perturb(self, kick: np.ndarray) -> None:
-        """Add ``kick`` (batch, n_state) to the free state."""
+        """Add ``kick`` (batch, n_state) to the last free equilibrium and let the state respond briefly.
+
+        The response time is the system's own short probe interval, so ``read_state() - free - kick`` is,
+        to first order, proportional to J·kick (J the Jacobian of the dynamics): a controller can measure
+        products such as ηᵀJε from kicks and responses alone. A later ``relax()`` settles again.
+        """
 
     def read_state(self) -> np.ndarray:
         """The free state, shape (batch, n_state)."""
@@ -166,8 +171,22 @@ class PerturbableSystem(PhysicalSystem, Protocol):
 class SteppableSystem(PhysicalSystem, Protocol):
     """Capability ``stepwise``: advance the relaxation a few steps at a time (continual EP)."""
 
-    def step(self, n: int = 1) -> None:
-        """Advance the relaxation by ``n`` steps under the present clamp and nudge."""
+    def step(self, n: int = 1) -> RelaxReport | None:
+        """Advance the relaxation by ``n`` steps under the present clamp and nudge (never raises for not
+        having settled); simulators return a :class:`RelaxReport` with ``settled`` telling whether it did."""
+
+
+class ComplexNudgeSystem(PhysicalSystem, Protocol):
+    """Capability ``complex``: the nudge may be a complex number (holomorphic EP, Laborieux & Zenke 2022).
+
+    ``nudge(beta)`` accepts a complex ``beta``; the state then settles to a complex equilibrium and
+    ``read_local`` returns complex arrays. On hardware this is an oscillating nudge read by a lock-in
+    amplifier (in phase and quadrature); a simulator with smooth (holomorphic) dynamics can relax in complex
+    arithmetic. Systems with non-smooth elements (ideal diodes) cannot offer it.
+    """
+
+    def nudge(self, beta: complex, target: np.ndarray | None = None) -> None:
+        """Set a complex nudge strength ``beta`` toward ``target`` (batch, n_outputs)."""
 
 
 def check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
@@ -182,6 +201,7 @@ __all__ = [
     "Arrays",
     "Capability",
     "CapabilityError",
+    "ComplexNudgeSystem",
     "HomeostaticSystem",
     "InstrumentFault",
     "LimitViolation",

@@ -8,9 +8,9 @@ import sys
 from aeqprop import __version__
 from aeqprop.system import AeqpropError
 
-from . import plot, run, serve, validate
+from . import bench, plot, run, serve, validate
 
-COMMANDS = {"run": run, "validate": validate, "plot": plot, "serve": serve}
+COMMANDS = {"run": run, "validate": validate, "plot": plot, "serve": serve, "bench": bench}
 
 
 def build_parser() -> argparse.ArgumentParser:

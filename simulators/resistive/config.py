@@ -27,7 +27,7 @@ class ResistiveConfig(BaseModel):
     tol_v: float = Field(default=1e-5, gt=0, description="Settled when no node moves more than this many volts in a sweep.")
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps before NotSettled is raised.")
     dtype: Literal["float64", "float32"] = "float64"
-    offers: list[Literal["local", "program"]] | None = Field(
+    offers: list[Literal["local", "program", "stepwise"]] | None = Field(
         default=None,
         description="Restrict the capabilities offered (default all), e.g. to rehearse a rig that cannot "
         "measure per-device voltage drops.",
@@ -49,6 +49,12 @@ class ResistiveConfig(BaseModel):
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""
         return self.inputs, self.outputs
+
+    def oracle(self, system):
+        """True-gradient function ``(x, y) -> {name: dL/dθ}`` by finite differences (small networks only)."""
+        from .oracle import gradient_fd
+
+        return lambda x, y: gradient_fd(system, x, y)
 
     def build(self, rng: np.random.Generator):
         """Draw the initial conductances from ``rng`` and return the system."""

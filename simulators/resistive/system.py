@@ -1,4 +1,4 @@
-"""The resistive network behind the black-box contract (capabilities ``local`` and ``program``)."""
+"""The resistive network behind the black-box contract (capabilities ``local``, ``program``, ``stepwise``)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class ResistiveNetwork:
     bias currents ``b1..bL`` (amperes). The relaxation tolerance is absolute, in volts.
     """
 
-    CAPABILITIES = frozenset({"local", "program"})
+    CAPABILITIES = frozenset({"local", "program", "stepwise"})
 
     def __init__(
         self,
@@ -101,6 +101,23 @@ class ResistiveNetwork:
         return block_coordinate_descent(
             self._params, coeffs, self._layers, self._lows, self._highs,
             self._beta, self._target, self._tol_v, self._max_sweeps,
+        )
+
+    def step(self, n: int = 1) -> RelaxReport:
+        """Capability ``stepwise``: exactly ``n`` block-coordinate sweeps under the present clamp and nudge."""
+        self._offers("stepwise")
+        if n < 1:
+            raise ValueError(f"step: n must be >= 1, got {n}")
+        if self._v_in is None:
+            raise RuntimeError("step: clamp an input first")
+        if self._diag is None:
+            self._diag = diagonals(self._params, self._topology.depth)
+        if self._drive is None:
+            self._drive = input_drive(self._params, self._v_in)
+        coeffs = Coefficients(diag=self._diag, drive=self._drive)
+        return block_coordinate_descent(
+            self._params, coeffs, self._layers, self._lows, self._highs,
+            self._beta, self._target, self._tol_v, n, exact_sweeps=True,
         )
 
     def read_outputs(self, reads: int = 1) -> np.ndarray:
