@@ -14,7 +14,10 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from aeqprop.simulators.resistive import ResistiveConfig
+from aeqprop.simulators.hopfield import FloatingHopfieldConfig
+from aeqprop.simulators.resistive import FloatingResistiveConfig, ResistiveConfig
+
+from .agnostic import VARIANTS, AgnosticEP, Homeostat, Variant, group_eps
 
 from .data import SHAPES
 from .estimators import EstimatorName
@@ -30,7 +33,7 @@ def _union(*models: type[BaseModel]) -> Any:
 
 
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
-SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig,)
+SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig, FloatingResistiveConfig, FloatingHopfieldConfig)
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
 
@@ -65,8 +68,49 @@ class EPConfig(_Strict):
         return EquilibriumPropagation(self.estimator, self.beta, optimizer, rng, self.reads)
 
 
+class HomeostasisConfig(_Strict):
+    """The feedback loop that holds floating parameters at their set points (Aeqprop phase 2)."""
+
+    tolerance: float = Field(default=1e-6, gt=0, description="Held when every parameter is this close to its set point (parameter units).")
+    max_iterations: int = Field(default=50, ge=1, description="Knob adjustments per hold before the run stops with an error.")
+    adaptive: bool = Field(default=True, description="Estimate each knob's gain from its measured response (else unit gain).")
+    max_gain: float = Field(default=16.0, ge=1, description="Largest knob gain the adaptive loop may use.")
+
+
+class AeqpropConfig(_Strict):
+    """Agnostic EP: parameters float with the state; the controller holds them and lets them drift."""
+
+    kind: Literal["aeqprop"] = "aeqprop"
+    variant: Variant = Field(default="centered", description=f"One of {', '.join(VARIANTS)}.")
+    beta: float = Field(default=0.5, gt=0, description="Nudge strength; the variant sets the two nudges' signs.")
+    eps: float | list[float] = Field(description="Coupling eps of the weights (the learning rate): one value or one per layer.")
+    eps_bias: float | list[float] | None = Field(default=None, description="eps of the biases (default: eps).")
+    decay: float = Field(default=1.0, gt=0, le=1, description="Multiply every eps by this after each epoch.")
+    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per output measurement.")
+    homeostasis: HomeostasisConfig = Field(default_factory=HomeostasisConfig)
+
+    @model_validator(mode="after")
+    def _positive(self) -> AeqpropConfig:
+        for what, value in (("eps", self.eps), ("eps_bias", self.eps_bias)):
+            values = value if isinstance(value, list) else [value]
+            if any(v is not None and v <= 0 for v in values):
+                raise ValueError(f"{what} must be positive, got {value}")
+        return self
+
+    def requires(self) -> frozenset[str]:
+        return AgnosticEP.requires
+
+    def build(self, system: PhysicalSystem, optimizer: SGD | None, rng: np.random.Generator) -> LearningRule:
+        if optimizer is not None:
+            raise ProtocolError("algorithm 'aeqprop' has no optimizer (eps is its learning rate)")
+        h = self.homeostasis
+        homeostat = Homeostat(h.tolerance, h.max_iterations, h.adaptive, h.max_gain)
+        eps = group_eps(system.spec.params, self.eps, self.eps_bias)
+        return AgnosticEP(self.variant, self.beta, homeostat, eps, self.decay, self.reads)
+
+
 #: Every learning rule a protocol file can name; each has ``requires()`` and ``build(system, optimizer, rng)``.
-ALGORITHM_CONFIGS: tuple[type[BaseModel], ...] = (EPConfig,)
+ALGORITHM_CONFIGS: tuple[type[BaseModel], ...] = (EPConfig, AeqpropConfig)
 AlgorithmConfig = _union(*ALGORITHM_CONFIGS)
 
 
@@ -113,6 +157,14 @@ class Protocol(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_algorithm_kind(cls, data: Any) -> Any:
+        """``[algorithm]`` without ``kind`` means classic EP (the discriminated union needs the tag)."""
+        if isinstance(data, dict) and isinstance(data.get("algorithm"), dict) and "kind" not in data["algorithm"]:
+            data = {**data, "algorithm": {"kind": "ep", **data["algorithm"]}}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:
         missing = self.algorithm.requires() - self.system.capabilities()
@@ -130,6 +182,13 @@ class Protocol(_Strict):
             )
         if self.algorithm.kind == "ep" and self.optimizer is None:
             raise ValueError("algorithm 'ep' needs an [optimizer] section (kind = \"sgd\", lr = ...)")
+        if self.algorithm.kind == "aeqprop" and self.optimizer is not None:
+            raise ValueError("algorithm 'aeqprop' has no [optimizer] section: eps is its learning rate")
+        if self.algorithm.kind == "aeqprop" and hasattr(self.system, "hidden"):
+            depth = len(self.system.hidden) + 1
+            layer_rates(self.algorithm.eps, depth, "algorithm.eps")
+            if self.algorithm.eps_bias is not None:
+                layer_rates(self.algorithm.eps_bias, depth, "algorithm.eps_bias")
         if self.optimizer is not None and hasattr(self.system, "hidden"):
             depth = len(self.system.hidden) + 1
             layer_rates(self.optimizer.lr, depth, "optimizer.lr")
@@ -138,11 +197,31 @@ class Protocol(_Strict):
         return self
 
 
+def _kinds(models: tuple[type[BaseModel], ...]) -> list[str]:
+    return [m.model_fields["kind"].default for m in models]
+
+
+#: The tags of each discriminated section: dropped from error paths (``system.resistive.hidden`` reads
+#: ``system.hidden``) and listed when a file names an unknown kind.
+_TAGS = {"system": _kinds(SYSTEM_CONFIGS), "algorithm": _kinds(ALGORITHM_CONFIGS)}
+
+
+def _one_of(tags: list[str]) -> str:
+    quoted = [repr(t) for t in tags]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
 def _format_errors(source: str, error: ValidationError) -> str:
     parts = []
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"])
+        path = list(item["loc"])
+        if len(path) >= 2 and path[0] in _TAGS and path[1] in _TAGS[path[0]]:
+            del path[1]
+        loc = ".".join(str(p) for p in path)
         msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "union_tag_invalid" and path and path[0] in _TAGS:
+            parts.append(f"{loc}.kind: Input should be {_one_of(_TAGS[path[0]])} (got {item['ctx']['tag']!r})")
+            continue
         if item["type"] == "extra_forbidden":
             msg = "unknown field"
         elif "input" in item and item["type"] not in ("missing",) and not isinstance(item["input"], dict):
