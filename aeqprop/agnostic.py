@@ -147,10 +147,12 @@ class Homeostat:
         if not np.any(active):
             return
         floor = 1.0 / self.max_gain
-        # A knob is dead when its parameter moved less than a floor fraction of its own correction, or backwards.
+        # Dead: the parameter did not move (a bound, a stuck device). Moving against the knob is the other
+        # knobs' doing (coupling through the state), not a reason to push harder.
+        dead = active & (np.abs(dtheta) < floor * np.abs(du))
         responsive = active & (dtheta * du > floor * du * du)
         knobs = self.knob_gains[name]
-        np.copyto(knobs, np.minimum(2.0 * knobs, self.max_gain), where=active & ~responsive)
+        np.copyto(knobs, np.minimum(2.0 * knobs, self.max_gain), where=dead)
         np.copyto(knobs, 1.0, where=responsive)
         if np.any(responsive):
             d_u, d_theta = du[responsive], dtheta[responsive]

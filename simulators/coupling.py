@@ -97,4 +97,38 @@ def relax_jointly(
     )
 
 
-__all__ = ["ControlCoupling", "relax_jointly"]
+def relax_interleaved(
+    sweep: Callable[[], float],
+    dE_dtheta: Callable[[], dict[str, np.ndarray]],
+    params: dict[str, np.ndarray],
+    coupling: ControlCoupling,
+    tol_state: float,
+    tol_param: float,
+    max_sweeps: int,
+) -> RelaxReport:
+    """One state sweep, then the exact parameter update, repeated until both moved less than their tolerances.
+
+    Cheaper than :func:`relax_jointly` where the state converges slowly: the state is never re-converged for a
+    parameter value that is about to change. ``sweep`` returns the largest state change it made.
+    """
+    residual = change = np.inf
+    for count in range(1, max_sweeps + 1):
+        residual = sweep()
+        change = 0.0
+        for name, grad in dE_dtheta().items():
+            new = coupling.minimiser(name, grad)
+            if new.size:
+                change = max(change, float(np.max(np.abs(new - params[name]))))
+            params[name] = new
+        if not (np.isfinite(residual) and np.isfinite(change)):
+            break
+        if residual <= tol_state and change <= tol_param:
+            return RelaxReport(sweeps=count, residual=max(residual, change))
+    raise NotSettled(
+        f"state and parameters did not settle in {max_sweeps} sweeps (last state change {residual:.3g}, "
+        f"parameter change {change:.3g}; tolerances {tol_state:.3g}, {tol_param:.3g}): the coupling eps may be "
+        "too large for a stable joint equilibrium"
+    )
+
+
+__all__ = ["ControlCoupling", "relax_interleaved", "relax_jointly"]

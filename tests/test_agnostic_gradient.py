@@ -26,7 +26,7 @@ def cos(a: np.ndarray, b: np.ndarray) -> float:
 
 def hopfield(eps: float):
     cfg = FloatingHopfieldConfig(inputs=5, hidden=[6], outputs=3, bias_init=0.2, init_gain=2.0,
-                                 tol=1e-14, tol_param=1e-14, max_rounds=2000)
+                                 tol=1e-14, tol_param=1e-14, max_sweeps=100_000)
     net = cfg.build(np.random.default_rng(4))
     return net, {name: eps for name in net.spec.params}
 

@@ -27,8 +27,10 @@ class FloatingHopfieldConfig(BaseModel):
     )
     tol: float = Field(default=1e-7, gt=0, description="Units settled when none moves more than this in a sweep.")
     tol_param: float = Field(default=1e-9, gt=0, description="Parameters settled when none moves more than this in a round.")
-    max_sweeps: int = Field(default=1000, gt=0, description="Sweeps per state relaxation before NotSettled.")
-    max_rounds: int = Field(default=200, gt=0, description="State/parameter rounds per relaxation before NotSettled.")
+    max_sweeps: int = Field(
+        default=10_000, gt=0,
+        description="Sweeps per relaxation (each followed by the parameters' update) before NotSettled.",
+    )
     dtype: Literal["float64", "float32"] = "float64"
 
     @field_validator("hidden")
@@ -57,5 +59,5 @@ class FloatingHopfieldConfig(BaseModel):
         eps = {name: self.coupling_eps for name in param_names(topology.depth)}
         return FloatingHopfield(
             topology, params, eps, tol=self.tol, tol_param=self.tol_param, max_sweeps=self.max_sweeps,
-            max_rounds=self.max_rounds, dtype=self.dtype,
+            dtype=self.dtype,
         )

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, check_shape
-from aeqprop.simulators.coupling import ControlCoupling, relax_jointly
+from aeqprop.simulators.coupling import ControlCoupling, relax_interleaved
 
 from .network import Topology, energy_gradients, param_names
-from .solver import block_coordinate_descent
+from .solver import check_nudge, sweep
 
 
 class FloatingHopfield:
@@ -32,8 +32,7 @@ class FloatingHopfield:
         *,
         tol: float = 1e-7,
         tol_param: float = 1e-9,
-        max_sweeps: int = 1000,
-        max_rounds: int = 200,
+        max_sweeps: int = 10_000,
         dtype: str = "float64",
     ) -> None:
         self._topology = topology
@@ -60,7 +59,6 @@ class FloatingHopfield:
         self._tol = tol
         self._tol_param = tol_param
         self._max_sweeps = max_sweeps
-        self._max_rounds = max_rounds
         self._x: np.ndarray | None = None
         self._layers: list[np.ndarray] = []
         self._beta = 0.0
@@ -89,9 +87,11 @@ class FloatingHopfield:
         """Let units and parameters settle together under the present clamp, nudge and knobs."""
         if self._x is None:
             raise RuntimeError("relax: clamp an input first")
-        return relax_jointly(
-            self._relax_state, lambda: energy_gradients(self._x, self._layers), self._params, self._coupling,
-            lambda: None, self._tol_param, self._max_rounds,
+        check_nudge(self._beta, self._target)
+        return relax_interleaved(
+            lambda: sweep(self._params, self._x, self._layers, self._beta, self._target),
+            lambda: energy_gradients(self._x, self._layers), self._params, self._coupling,
+            self._tol, self._tol_param, self._max_sweeps,
         )
 
     def read_outputs(self, reads: int = 1) -> np.ndarray:
@@ -146,10 +146,6 @@ class FloatingHopfield:
             raise RuntimeError("clamp an input first")
         return self._x.shape[0]
 
-    def _relax_state(self) -> RelaxReport:
-        return block_coordinate_descent(
-            self._params, self._x, self._layers, self._beta, self._target, self._tol, self._max_sweeps
-        )
 
 
 __all__ = ["FloatingHopfield"]
