@@ -17,9 +17,12 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 
 from aeqprop.drivers.rig import RigConfig
 from aeqprop.simulators.asymmetric import AsymmetricConfig
-from aeqprop.simulators.resistive import ResistiveConfig
+from aeqprop.simulators.hopfield import FloatingHopfieldConfig
+from aeqprop.simulators.resistive import FloatingResistiveConfig, ResistiveConfig
 from aeqprop.simulators.smooth import SmoothConfig
 from aeqprop.simulators.spice import SpiceConfig
+
+from .agnostic import VARIANTS, AgnosticEP, Homeostat, Variant, group_eps
 
 from .data import SHAPES
 from .continual import ContinualEP
@@ -48,7 +51,8 @@ def _union(*models: type[BaseModel], default: str | None = None) -> Any:
 
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
 SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (
-    ResistiveConfig, SmoothConfig, AsymmetricConfig, SpiceConfig, RigConfig,
+    ResistiveConfig, FloatingResistiveConfig, FloatingHopfieldConfig, SmoothConfig, AsymmetricConfig,
+    SpiceConfig, RigConfig,
 )
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
@@ -132,8 +136,49 @@ class CEPConfig(_Strict):
                            self.random_sign)
 
 
+class HomeostasisConfig(_Strict):
+    """The feedback loop that holds floating parameters at their set points (Aeqprop phase 2)."""
+
+    tolerance: float = Field(default=1e-6, gt=0, description="Held when every parameter is this close to its set point (parameter units).")
+    max_iterations: int = Field(default=50, ge=1, description="Knob adjustments per hold before the run stops with an error.")
+    adaptive: bool = Field(default=True, description="Estimate each knob's gain from its measured response (else unit gain).")
+    max_gain: float = Field(default=16.0, ge=1, description="Largest knob gain the adaptive loop may use.")
+
+
+class AeqpropConfig(_Strict):
+    """Agnostic EP: parameters float with the state; the controller holds them and lets them drift."""
+
+    kind: Literal["aeqprop"] = "aeqprop"
+    variant: Variant = Field(default="centered", description=f"One of {', '.join(VARIANTS)}.")
+    beta: float = Field(default=0.5, gt=0, description="Nudge strength; the variant sets the two nudges' signs.")
+    eps: float | list[float] = Field(description="Coupling eps of the weights (the learning rate): one value or one per layer.")
+    eps_bias: float | list[float] | None = Field(default=None, description="eps of the biases (default: eps).")
+    decay: float = Field(default=1.0, gt=0, le=1, description="Multiply every eps by this after each epoch.")
+    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per output measurement.")
+    homeostasis: HomeostasisConfig = Field(default_factory=HomeostasisConfig)
+
+    @model_validator(mode="after")
+    def _positive(self) -> AeqpropConfig:
+        for what, value in (("eps", self.eps), ("eps_bias", self.eps_bias)):
+            values = value if isinstance(value, list) else [value]
+            if any(v is not None and v <= 0 for v in values):
+                raise ValueError(f"{what} must be positive, got {value}")
+        return self
+
+    def requires(self) -> frozenset[str]:
+        return AgnosticEP.requires
+
+    def build(self, system: PhysicalSystem, optimizer: SGD | None, rng: np.random.Generator) -> LearningRule:
+        if optimizer is not None:
+            raise ProtocolError("algorithm 'aeqprop' has no optimizer (eps is its learning rate)")
+        h = self.homeostasis
+        homeostat = Homeostat(h.tolerance, h.max_iterations, h.adaptive, h.max_gain)
+        eps = group_eps(system.spec.params, self.eps, self.eps_bias)
+        return AgnosticEP(self.variant, self.beta, homeostat, eps, self.decay, self.reads)
+
+
 #: Every learning rule a protocol file can name; each has ``requires()`` and ``build(system, optimizer, rng)``.
-ALGORITHM_CONFIGS: tuple[type[BaseModel], ...] = (EPConfig, CEPConfig)
+ALGORITHM_CONFIGS: tuple[type[BaseModel], ...] = (EPConfig, CEPConfig, AeqpropConfig)
 AlgorithmConfig = _union(*ALGORITHM_CONFIGS, default="ep")
 
 
@@ -180,6 +225,14 @@ class Protocol(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_algorithm_kind(cls, data: Any) -> Any:
+        """``[algorithm]`` without ``kind`` means classic EP (the discriminated union needs the tag)."""
+        if isinstance(data, dict) and isinstance(data.get("algorithm"), dict) and "kind" not in data["algorithm"]:
+            data = {**data, "algorithm": {"kind": "ep", **data["algorithm"]}}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Protocol:
         missing = self.algorithm.requires() - self.system.capabilities()
@@ -203,6 +256,13 @@ class Protocol(_Strict):
             raise ValueError(
                 f"algorithm {self.algorithm.kind!r} needs an [optimizer] section (kind = \"sgd\", lr = ...)"
             )
+        if self.algorithm.kind == "aeqprop" and self.optimizer is not None:
+            raise ValueError("algorithm 'aeqprop' has no [optimizer] section: eps is its learning rate")
+        if self.algorithm.kind == "aeqprop" and hasattr(self.system, "hidden"):
+            depth = len(self.system.hidden) + 1
+            layer_rates(self.algorithm.eps, depth, "algorithm.eps")
+            if self.algorithm.eps_bias is not None:
+                layer_rates(self.algorithm.eps_bias, depth, "algorithm.eps_bias")
         if self.optimizer is not None and hasattr(self.system, "hidden"):
             depth = len(self.system.hidden) + 1
             layer_rates(self.optimizer.lr, depth, "optimizer.lr")

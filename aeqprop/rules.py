@@ -18,11 +18,15 @@ from .system import PhysicalSystem
 
 @dataclass(frozen=True)
 class StepReport:
-    """What one training step measured: free-phase outputs (for loss and accuracy) and its cost."""
+    """What one training step measured: free-phase outputs (for loss and accuracy) and its cost.
+
+    ``homeostasis_iterations`` counts knob adjustments of rules that hold parameters by feedback (Aeqprop).
+    """
 
     outputs: np.ndarray
     relaxations: int
     sweeps: int
+    homeostasis_iterations: int = 0
 
 
 class Regularizer(Protocol):

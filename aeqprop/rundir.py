@@ -30,6 +30,33 @@ class RunDirError(AeqpropError):
     """The run directory cannot be created, or holds no run to resume."""
 
 
+_ARRAY_PREFIX = "__array__."
+
+
+def _extract_arrays(value: Any, store: dict[str, np.ndarray]) -> Any:
+    """Replace every ndarray in a nested dict/list by ``{"__array__": key}``, storing it under that key."""
+    if isinstance(value, np.ndarray):
+        key = f"{_ARRAY_PREFIX}{sum(k.startswith(_ARRAY_PREFIX) for k in store)}"
+        store[key] = value
+        return {"__array__": key}
+    if isinstance(value, dict):
+        return {k: _extract_arrays(v, store) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_extract_arrays(v, store) for v in value]
+    return value
+
+
+def _insert_arrays(value: Any, stored: dict[str, np.ndarray]) -> Any:
+    """Inverse of :func:`_extract_arrays`."""
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            return stored[value["__array__"]]
+        return {k: _insert_arrays(v, stored) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_insert_arrays(v, stored) for v in value]
+    return value
+
+
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
@@ -87,8 +114,10 @@ class RunDirectory:
 
     # --- checkpoints -------------------------------------------------------------------------------------
     def save_checkpoint(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        """Save system arrays and the JSON state; numpy arrays inside ``state`` (a rule's set points, say)
+        go into the archive as ``__array__.N`` entries and come back in place from :meth:`load_checkpoint`."""
         payload = dict(arrays)
-        payload["__state__"] = np.array(json.dumps(state))
+        payload["__state__"] = np.array(json.dumps(_extract_arrays(state, payload)))
         _atomic_write(self.path / CHECKPOINT, lambda fh: np.savez(fh, **payload))
 
     def has_checkpoint(self) -> bool:
@@ -99,8 +128,9 @@ class RunDirectory:
         if not file.is_file():
             raise RunDirError(f"{self.path}: no checkpoint to resume from (the run stopped before its first epoch ended)")
         with np.load(file) as data:
-            arrays = {k: data[k] for k in data.files if k != "__state__"}
-            state = json.loads(str(data["__state__"]))
+            stored = {k: data[k] for k in data.files if k.startswith(_ARRAY_PREFIX)}
+            arrays = {k: data[k] for k in data.files if k != "__state__" and not k.startswith(_ARRAY_PREFIX)}
+            state = _insert_arrays(json.loads(str(data["__state__"])), stored)
         return arrays, state
 
     # --- summary -----------------------------------------------------------------------------------------

@@ -152,6 +152,13 @@ class HomeostaticSystem(PhysicalSystem, Protocol):
     def set_controls(self, u: Mapping[str, np.ndarray]) -> None:
         """Set the knobs u (one per parameter, shapes as in ``read_params()``); parameters then relax with s."""
 
+    def set_coupling(self, eps: Mapping[str, float]) -> None:
+        """Optional: set the stiffness ε of each group's coupling ‖u − θ‖²/(2ε) (ε is Aeqprop's learning rate).
+
+        A system whose coupling is fixed by its construction may omit this method; a controller that asks to
+        change ε then fails with :class:`CapabilityError` before anything runs.
+        """
+
 
 class PerturbableSystem(PhysicalSystem, Protocol):
     """Capability ``perturb``: kick the free state and read its response (Jacobian probes, never J itself)."""

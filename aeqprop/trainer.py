@@ -130,6 +130,7 @@ class Trainer:
         correct = 0
         sweeps = 0
         relaxations = 0
+        holds = 0
         start = time.perf_counter()
         try:
             for b in range(n_batches):
@@ -140,6 +141,7 @@ class Trainer:
                 correct += int(np.sum(np.argmax(report.outputs, axis=1) == self.data.y_train[idx]))
                 sweeps += report.sweeps
                 relaxations += report.relaxations
+                holds += report.homeostasis_iterations
                 if bar is not None and (b % 25 == 0 or b == n_batches - 1):
                     seen = min(n, (b + 1) * s.batch_size)
                     bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", refresh=False)
@@ -154,7 +156,7 @@ class Trainer:
         self.state.epoch = epoch
         self.state.wall_s += wall
         self.state.samples += n
-        return {
+        metrics = {
             "epoch": epoch,
             "train_loss": loss_sum / n,
             "train_accuracy": correct / n,
@@ -164,6 +166,9 @@ class Trainer:
             "samples_per_s": n / train_s,
             "sweeps_per_relaxation": sweeps / max(1, relaxations),
         }
+        if holds:
+            metrics["homeostasis_iterations_per_batch"] = holds / n_batches
+        return metrics
 
     def fit(self) -> dict[str, Any]:
         """Train until ``epochs`` (continuing from the loaded state) and return the summary."""

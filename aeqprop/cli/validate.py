@@ -17,8 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     protocol = load_protocol(args.protocol, args.overrides)
+    algorithm = protocol.algorithm
+    flavour = getattr(algorithm, "estimator", None) or getattr(algorithm, "variant", "")
     print(
-        f"{args.protocol}: ok ({protocol.system.kind} system, {protocol.algorithm.kind} "
-        f"[{getattr(protocol.algorithm, 'estimator', '')}], data {protocol.data.name}, {protocol.run.epochs} epochs)"
+        f"{args.protocol}: ok ({protocol.system.kind} system, {algorithm.kind} "
+        f"[{flavour}], data {protocol.data.name}, {protocol.run.epochs} epochs)"
     )
     return 0
