@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aeqprop.drivers.rig import RigConfig
+from aeqprop.drivers.smu_rig import SmuRigConfig
 from aeqprop.simulators.resistive import ResistiveConfig
 
 from .data import SHAPES
@@ -31,7 +32,7 @@ def _union(*models: type[BaseModel]) -> Any:
 
 
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
-SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig, RigConfig)
+SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (ResistiveConfig, RigConfig, SmuRigConfig)
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
 
@@ -133,6 +134,9 @@ class Protocol(_Strict):
         if max_batch is not None and self.run.batch_size > max_batch():
             raise ValueError(f"run.batch_size = {self.run.batch_size} but system {self.system.kind!r} takes "
                              f"batches of at most {max_batch()}")
+        check_algorithm = getattr(self.system, "check_algorithm", None)  # systems that fix part of the rule
+        if check_algorithm is not None:
+            check_algorithm(self.algorithm)
         if self.algorithm.kind == "ep" and self.optimizer is None:
             raise ValueError("algorithm 'ep' needs an [optimizer] section (kind = \"sgd\", lr = ...)")
         if self.optimizer is not None and hasattr(self.system, "hidden"):
@@ -271,8 +275,8 @@ def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "
     """
     from aeqprop.simulators.virtual import CrossbarBoard, FaultPlan, PtyServer, TcpServer
 
-    if protocol.system.kind == "rig":
-        raise ProtocolError("serve: the protocol's system is a rig; serve a simulated system instead")
+    if protocol.system.kind != "resistive":
+        raise ProtocolError(f"serve: the protocol's system is a {protocol.system.kind}; serve a simulated system instead")
     try:
         plan = FaultPlan.parse(faults)
     except ValueError as exc:
@@ -288,3 +292,39 @@ def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "
     if transport == "pty":
         return PtyServer(board)
     raise ProtocolError(f"serve: unknown transport {transport!r}; allowed: tcp, pty")
+
+
+def virtual_bench(protocol: Protocol, host: str = "127.0.0.1", port: int = 0, faults: str | None = None,
+                  fault_on: str = "matrix"):
+    """Serve the protocol's simulated network as a bench of virtual SMUs and a 707B (``aeqprop serve --bench``).
+
+    The network is drawn as :func:`build` draws it; the nudge resistors have conductance ``algorithm.beta``.
+    Each instrument gets its own TCP server: ports ``port, port+1, ...`` in the order of
+    ``SmuBench.instruments()`` (``port = 0``: free ports). ``faults`` go to the instrument named ``fault_on``.
+    Returns ``(bench, servers)``, the servers not yet started.
+    """
+    from aeqprop.simulators.virtual import FaultPlan, SmuBench, TcpServer
+
+    if protocol.system.kind != "resistive":
+        raise ProtocolError(f"serve: the protocol's system is a {protocol.system.kind}; serve a simulated system instead")
+    try:
+        plan = FaultPlan.parse(faults)
+    except ValueError as exc:
+        raise ProtocolError(f"--fault: {exc}") from None
+    system_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)[0]
+    network = protocol.system.build(np.random.default_rng(system_seq))
+    beta = getattr(protocol.algorithm, "beta", 1.0)
+    bench = SmuBench(network, input_gain_v=protocol.system.input_gain, nudge_conductance_s=abs(beta))
+    named = bench.instruments()
+    if fault_on not in named:
+        raise ProtocolError(f"--fault-on {fault_on!r}: allowed {', '.join(named)}")
+    named[fault_on].faults = plan
+    servers = []
+    try:
+        for offset, instrument in enumerate(named.values()):
+            servers.append(TcpServer(instrument, host, port + offset if port else 0))
+    except OSError as exc:
+        for server in servers:
+            server.stop()
+        raise ProtocolError(f"serve: cannot listen on {host}:{port + len(servers)}: {exc}") from None
+    return bench, servers

@@ -131,6 +131,10 @@ class Limits(BaseModel):
                 f"(limit max_current_a); nothing was sent"
             )
 
+    def check_current(self, amps: float | np.ndarray, owner: str, what: str = "current") -> None:
+        """Raise unless every |amps| <= max_current_a (and finite): sourced currents, e.g. bias sources."""
+        _check_abs(amps, self.max_current_a, owner, what, "A", "max_current_a")
+
     def check_pulse(self, amplitude_v: float | np.ndarray, width_s: float, owner: str) -> None:
         """Raise unless every |amplitude| <= the pulse limit and min <= width <= max pulse width."""
         _check_abs(amplitude_v, self.pulse_v, owner, "pulse amplitude", "V", "max_pulse_v")
@@ -204,6 +208,15 @@ class Instrument:
 
     def query_float(self, command: str) -> float:
         return parse_float(self.query(command), self.name, command)
+
+    def sync(self) -> None:
+        """Wait until every command sent so far has been executed (IEEE 488.2 ``*OPC?`` answers ``1``).
+
+        Needed wherever another instrument's measurement depends on a write-only command to this one.
+        """
+        reply = self.query("*OPC?")
+        if reply.strip() != "1":
+            raise InstrumentFault(f"{self.name}: garbled reply to '*OPC?': {reply[:80]!r}")
 
     # --- errors --------------------------------------------------------------------------------------------
     def next_error(self) -> tuple[int, str]:
