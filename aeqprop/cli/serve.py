@@ -52,13 +52,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve_bench(protocol, args: argparse.Namespace) -> int:
     bench, servers = virtual_bench(protocol, args.host, args.port, args.fault, args.fault_on)
-    for (name, instrument), server in zip(bench.instruments().items(), servers, strict=True):
-        if args.log:
-            instrument.log_file = open(f"{args.log}.{name}", "a", buffering=1)  # noqa: SIM115 - open while serving
-        server.start()
-        print(f"{name:8s} {server.resource}", flush=True)
-    print(f"serving a bench of {len(servers)} instruments (Ctrl-C stops)", flush=True)
     try:
+        for (name, instrument), server in zip(bench.instruments().items(), servers, strict=True):
+            if args.log:
+                instrument.log_file = open(f"{args.log}.{name}", "a", buffering=1)  # noqa: SIM115 - open while serving
+            server.start()
+            print(f"{name:8s} {server.resource}", flush=True)
+        print(f"serving a bench of {len(servers)} instruments (Ctrl-C stops)", flush=True)
         while True:
             signal.pause()
     except KeyboardInterrupt:

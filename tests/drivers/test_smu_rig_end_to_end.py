@@ -215,3 +215,33 @@ def test_fault_stops_the_run_with_a_checkpoint(tmp_path: Path, capsys) -> None:
     assert f"last checkpoint after epoch 1; continue with --resume {out}" in err[-1]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["checkpoint_epoch"] == 1
+
+
+def test_serve_bench_command_lists_every_instrument(aeqprop_cmd: list[str]) -> None:
+    """`aeqprop serve --bench` puts 25 instruments on 127.0.0.1, each answering on its own port; Ctrl-C stops it."""
+    import signal
+    import subprocess
+
+    from aeqprop.drivers.keithley2450 import Keithley2450
+    from aeqprop.drivers.transport import VisaTransport
+
+    shipped = Path(__file__).resolve().parents[2] / "protocols" / "iris-bench.toml"
+    proc = subprocess.Popen([*aeqprop_cmd, "serve", str(shipped), "--bench", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("serving"):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line.strip())
+        resources = dict(line.split() for line in lines[:-1])
+        assert len(resources) == 25 and len(set(resources.values())) == 25
+        assert all(r.startswith("TCPIP0::127.0.0.1::") for r in resources.values())
+        meter = Keithley2450(VisaTransport(resources["meter"], timeout_s=2), "meter")
+        try:
+            assert meter.query("*IDN?").startswith("KEITHLEY INSTRUMENTS,MODEL 2450")
+        finally:
+            meter.transport.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
