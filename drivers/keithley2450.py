@@ -4,9 +4,10 @@ Commands from the *Model 2450 Reference Manual* (2450-901-01), section 6 "SCPI c
 ``:SOURce:FUNCtion VOLT``, ``:SOURce:VOLTage:RANGe[:AUTO]``, ``:SOURce:VOLTage:ILIMit`` (current limit of a
 voltage source), ``:SOURce:VOLTage[:LEVel]``, ``:SOURce:VOLTage:DELay``, ``:SENSe:FUNCtion "CURR"``,
 ``:SENSe:CURRent:RANGe:AUTO``, ``:SOURce:FUNCtion CURR``, ``:SOURce:CURRent[:LEVel]``, ``:SOURce:CURRent:VLIMit``
-(voltage limit of a current source), ``:SENSe:FUNCtion "VOLT"``, ``:SENSe:VOLTage:RANGe:AUTO``, ``*OPC?``, ``:OUTPut[:STATe]``, ``:READ?``, ``:SYSTem:ERRor[:NEXT]?``. The 2450 has no
-hardware pulse mode: a pulse is output on, source delay, one reading, output off, so its width is the
-delay plus the measurement and command latency (milliseconds, not microseconds).
+(voltage limit of a current source), ``:SENSe:FUNCtion "VOLT"``, ``:SENSe:VOLTage:RANGe:AUTO``, ``*OPC?``,
+``:OUTPut[:STATe]``, ``:READ?``, ``:SYSTem:ERRor[:NEXT]?``. The 2450 has no hardware pulse mode: a pulse is
+output on, source delay, one reading, output off, so its width is the delay plus the measurement and command
+latency (milliseconds, not microseconds).
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ class SmuBench:
         closed = [c in self.matrix.closed for c in wanted]
         stray = [c for row in self.wiring.nudge_rows for c in self._row(row) if c not in wanted]
         if stray or (any(closed) and not all(closed)):
-            raise _BenchError("nudge relays partly closed or miswired; the simulated network nudges all outputs at once")
+            raise _BenchError("nudge relays partly closed or miswired; the simulated network nudges all outputs")
         if not any(closed):
             return None
         if not all(n.output and n.function == "VOLT" for n in self.nudgers):

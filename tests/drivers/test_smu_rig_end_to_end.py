@@ -197,24 +197,33 @@ def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
     assert after == before
 
 
-def test_fault_stops_the_run_with_a_checkpoint(tmp_path: Path, capsys) -> None:
-    """A garbled voltmeter reading in epoch 2 stops the run: exit 1, one line naming the meter, epoch-1 checkpoint."""
+def test_fault_stops_the_run_with_a_checkpoint_and_resume_finishes_it(tmp_path: Path, capsys) -> None:
+    """A garbled voltmeter reading in epoch 2 stops the run: exit 1, one line naming the meter, epoch-1 checkpoint.
+    ``--resume`` reprograms the checkpoint's conductances and biases and ends where an undisturbed run ends (to
+    the relaxation tolerance: the network's analog state is not part of a checkpoint)."""
     sim, _ = write_protocols(tmp_path, train=4, test=4, epochs=2)
+    undisturbed = train(sim, tmp_path / "direct")
     out = tmp_path / "run"
     # Meter lines: 7 to configure, 1 output on, 3 + 2 x (32 drops + 7 nodes) per training sample, 3 per test sample.
     epoch = 4 * (3 + 2 * 39) + 4 * 3
     with served(sim, faults=f"garble@{8 + epoch + 100}", fault_on="meter") as (bench, resources):
         _, rig = write_protocols(tmp_path, resources, train=4, test=4, epochs=2)
         assert main(["run", str(rig), "--out", str(out), "--no-progress"]) == 1
+        resumed = main(["run", str(rig), "--resume", str(out), "--no-progress"])
         instruments = bench.instruments()
         switched_off = lambda: all(  # noqa: E731 - the servers act on the last write-only lines asynchronously
             i.closed == set() if name == "matrix" else i.output is False for name, i in instruments.items())
         assert eventually(switched_off)
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("aeqprop: error: InstrumentFault: meter: garbled reply to ':READ?'"), err
-    assert f"last checkpoint after epoch 1; continue with --resume {out}" in err[-1]
+    assert len(err) == 1 and err[0].startswith("aeqprop: error: InstrumentFault: meter: garbled reply to ':READ?'")
+    assert f"last checkpoint after epoch 1; continue with --resume {out}" in err[0]
+    assert resumed == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "failed" and summary["checkpoint_epoch"] == 1
+    assert summary["status"] == "completed" and summary["epochs"] == 2
+    assert summary["test_accuracy"] == undisturbed["summary"]["test_accuracy"]
+    with np.load(out / "checkpoint.npz") as data:
+        for name, value in undisturbed["params"].items():
+            np.testing.assert_allclose(data[name], value, rtol=1e-7, atol=1e-10, err_msg=name)
 
 
 def test_serve_bench_command_lists_every_instrument(aeqprop_cmd: list[str]) -> None:
