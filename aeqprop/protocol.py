@@ -276,7 +276,8 @@ def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "
     from aeqprop.simulators.virtual import CrossbarBoard, FaultPlan, PtyServer, TcpServer
 
     if protocol.system.kind != "resistive":
-        raise ProtocolError(f"serve: the protocol's system is a {protocol.system.kind}; serve a simulator instead")
+        raise ProtocolError(f"serve: the protocol's system is a {protocol.system.kind}; "
+                            "serve a simulated system instead")
     try:
         plan = FaultPlan.parse(faults)
     except ValueError as exc:
@@ -306,7 +307,8 @@ def virtual_bench(protocol: Protocol, host: str = "127.0.0.1", port: int = 0, fa
     from aeqprop.simulators.virtual import FaultPlan, SmuBench, TcpServer
 
     if protocol.system.kind != "resistive":
-        raise ProtocolError(f"serve: the protocol's system is a {protocol.system.kind}; serve a simulator instead")
+        raise ProtocolError(f"serve: the protocol's system is a {protocol.system.kind}; "
+                            "serve a simulated system instead")
     try:
         plan = FaultPlan.parse(faults)
     except ValueError as exc:
