@@ -242,6 +242,8 @@ class SmuRig:
         self.meter.configure_voltmeter(self.limits.max_voltage_v)
         self.meter.enable_output()
         self.pulser.configure_voltage_source(cfg.compliance_a)
+        for smu in [*self.sources, *self.nudgers, *self.biases, self.meter]:
+            smu.sync()  # every output is on before the first measurement can be made
 
     # --- wiring ----------------------------------------------------------------------------------------
     def _point(self, row: str, layer: int, node: int) -> str:

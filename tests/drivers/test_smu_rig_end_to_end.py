@@ -72,6 +72,9 @@ max_current_a = 5.0
 max_pulse_v = 3.0
 """
 
+#: The last line each instrument receives when the rig closes: SMU output off, or every relay open.
+OFF = {False: ":OUTP OFF", True: 'channel.open("allslots")'}
+
 
 def write_protocols(folder: Path, resources: dict[str, str] | None = None, gain: float = 2.0, train: int = 48,
                     test: int = 30, epochs: int = 1) -> tuple[Path, Path]:
@@ -127,7 +130,9 @@ def runs(tmp_path_factory) -> dict:
     with served(sim) as (bench, resources):
         _, rig = write_protocols(folder, resources)
         via_rig = train(rig, folder / "rig")
-        logs = {name: list(instrument.log) for name, instrument in bench.instruments().items()}
+        instruments = bench.instruments()
+        eventually(lambda: all(i.log and i.log[-1] == OFF[name == "matrix"] for name, i in instruments.items()))
+        logs = {name: list(instrument.log) for name, instrument in instruments.items()}
     return {"direct": direct, "rig": via_rig, "relaxations": bench.relaxations, "logs": logs}
 
 
@@ -162,10 +167,10 @@ def test_instruments_are_used_as_wired(runs: dict) -> None:
     logs = runs["logs"]
     assert sum(line.startswith(":SOUR:VOLT ") for line in logs["source0"]) >= 48
     assert any(line.startswith(":SOUR:CURR ") and line != ":SOUR:CURR 0.0" for line in logs["bias0"])
-    assert {line for line in logs["meter"][7:-1]} == {":READ?", ":OUTP ON"}
+    assert {line for line in logs["meter"][7:-1]} == {":READ?", ":OUTP ON", "*OPC?"}
     assert any(line.startswith("channel.exclusiveclose(") and '"1C' in line for line in logs["matrix"])
     for name, log in logs.items():
-        assert log[-1] == ('channel.open("allslots")' if name == "matrix" else ":OUTP OFF"), name
+        assert log[-1] == OFF[name == "matrix"], name
 
 
 def test_protocol_beyond_a_limit_sends_nothing(tmp_path: Path, capsys) -> None:
@@ -204,9 +209,10 @@ def test_fault_stops_the_run_with_a_checkpoint_and_resume_finishes_it(tmp_path: 
     sim, _ = write_protocols(tmp_path, train=4, test=4, epochs=2)
     undisturbed = train(sim, tmp_path / "direct")
     out = tmp_path / "run"
-    # Meter lines: 7 to configure, 1 output on, 3 + 2 x (32 drops + 7 nodes) per training sample, 3 per test sample.
+    # Meter lines: 7 to configure, 1 output on, 1 *OPC?; then 3 + 2 x (32 drops + 7 nodes) per training sample
+    # and 3 per test sample.
     epoch = 4 * (3 + 2 * 39) + 4 * 3
-    with served(sim, faults=f"garble@{8 + epoch + 100}", fault_on="meter") as (bench, resources):
+    with served(sim, faults=f"garble@{9 + epoch + 100}", fault_on="meter") as (bench, resources):
         _, rig = write_protocols(tmp_path, resources, train=4, test=4, epochs=2)
         assert main(["run", str(rig), "--out", str(out), "--no-progress"]) == 1
         resumed = main(["run", str(rig), "--resume", str(out), "--no-progress"])
