@@ -7,15 +7,16 @@ algorithm/system pairing and data sizes before anything runs, and builds the obj
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from aeqprop.drivers.rig import RigConfig
+from aeqprop.drivers.smu_rig import SmuRigConfig
 from aeqprop.simulators.asymmetric import AsymmetricConfig
 from aeqprop.simulators.hopfield import FloatingHopfieldConfig
 from aeqprop.simulators.resistive import FloatingResistiveConfig, ResistiveConfig
@@ -23,7 +24,6 @@ from aeqprop.simulators.smooth import SmoothConfig
 from aeqprop.simulators.spice import SpiceConfig
 
 from .agnostic import VARIANTS, AgnosticEP, Homeostat, Variant, group_eps
-
 from .data import SHAPES
 from .continual import ContinualEP
 from .estimators import NEEDS, EstimatorName
@@ -52,7 +52,7 @@ def _union(*models: type[BaseModel], default: str | None = None) -> Any:
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
 SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (
     ResistiveConfig, FloatingResistiveConfig, FloatingHopfieldConfig, SmoothConfig, AsymmetricConfig,
-    SpiceConfig, RigConfig,
+    SpiceConfig, RigConfig, SmuRigConfig,
 )
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
@@ -252,6 +252,9 @@ class Protocol(_Strict):
         if max_batch is not None and self.run.batch_size > max_batch():
             raise ValueError(f"run.batch_size = {self.run.batch_size} but system {self.system.kind!r} takes "
                              f"batches of at most {max_batch()}")
+        check_algorithm = getattr(self.system, "check_algorithm", None)  # systems that fix part of the rule
+        if check_algorithm is not None:
+            check_algorithm(self.algorithm)
         if "program" in self.algorithm.requires() and self.optimizer is None:
             raise ValueError(
                 f"algorithm {self.algorithm.kind!r} needs an [optimizer] section (kind = \"sgd\", lr = ...)"
@@ -402,8 +405,9 @@ def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "
     """
     from aeqprop.simulators.virtual import CrossbarBoard, FaultPlan, PtyServer, TcpServer
 
-    if protocol.system.kind == "rig":
-        raise ProtocolError("serve: the protocol's system is a rig; serve a simulated system instead")
+    if protocol.system.kind != "resistive":
+        raise ProtocolError(f"serve: the protocol's system is a {protocol.system.kind}; "
+                            "serve a simulated system instead")
     try:
         plan = FaultPlan.parse(faults)
     except ValueError as exc:
@@ -430,3 +434,40 @@ def oracle_for(protocol: Protocol, system: PhysicalSystem) -> Callable[[np.ndarr
     if hook is None:
         raise ProtocolError(f"system {protocol.system.kind!r} has no oracle (a true gradient exists only for simulators)")
     return hook(system)
+
+
+def virtual_bench(protocol: Protocol, host: str = "127.0.0.1", port: int = 0, faults: str | None = None,
+                  fault_on: str = "matrix"):
+    """Serve the protocol's simulated network as a bench of virtual SMUs and a 707B (``aeqprop serve --bench``).
+
+    The network is drawn as :func:`build` draws it; the nudge resistors have conductance ``algorithm.beta``.
+    Each instrument gets its own TCP server: ports ``port, port+1, ...`` in the order of
+    ``SmuBench.instruments()`` (``port = 0``: free ports). ``faults`` go to the instrument named ``fault_on``.
+    Returns ``(bench, servers)``, the servers not yet started.
+    """
+    from aeqprop.simulators.virtual import FaultPlan, SmuBench, TcpServer
+
+    if protocol.system.kind != "resistive":
+        raise ProtocolError(f"serve: the protocol's system is a {protocol.system.kind}; "
+                            "serve a simulated system instead")
+    try:
+        plan = FaultPlan.parse(faults)
+    except ValueError as exc:
+        raise ProtocolError(f"--fault: {exc}") from None
+    system_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)[0]
+    network = protocol.system.build(np.random.default_rng(system_seq))
+    beta = getattr(protocol.algorithm, "beta", 1.0)
+    bench = SmuBench(network, input_gain_v=protocol.system.input_gain, nudge_conductance_s=abs(beta))
+    named = bench.instruments()
+    if fault_on not in named:
+        raise ProtocolError(f"--fault-on {fault_on!r}: allowed {', '.join(named)}")
+    named[fault_on].faults = plan
+    servers = []
+    try:
+        for offset, instrument in enumerate(named.values()):
+            servers.append(TcpServer(instrument, host, port + offset if port else 0))
+    except OSError as exc:
+        for server in servers:
+            server.stop()
+        raise ProtocolError(f"serve: cannot listen on {host}:{port + len(servers)}: {exc}") from None
+    return bench, servers

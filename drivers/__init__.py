@@ -12,6 +12,7 @@ from .keithley2600 import Keithley2600
 from .keysight_b2900 import KeysightB2900
 from .rig import CrossbarRig, RigConfig
 from .smu import SourceMeter
+from .smu_rig import SmuRig, SmuRigConfig
 from .transcript import Transcript, TranscriptMismatch
 from .transport import SerialTransport, Transport, TransportError, VisaTransport, open_transport
 
@@ -27,6 +28,8 @@ __all__ = [
     "Limits",
     "RigConfig",
     "SerialTransport",
+    "SmuRig",
+    "SmuRigConfig",
     "SourceMeter",
     "Transcript",
     "TranscriptMismatch",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class ParamEntry:
     low: float
     high: float
 
-    @property
+    @cached_property
     def size(self) -> int:
         return math.prod(self.shape)
 
@@ -51,7 +52,7 @@ class BoardInfo:
     params: tuple[ParamEntry, ...]
     input_gain_v: float
 
-    @property
+    @cached_property
     def catalog_size(self) -> int:
         """Values in a full parameter list (all groups, catalog order)."""
         return sum(p.size for p in self.params)

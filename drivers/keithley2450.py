@@ -3,9 +3,11 @@
 Commands from the *Model 2450 Reference Manual* (2450-901-01), section 6 "SCPI command reference":
 ``:SOURce:FUNCtion VOLT``, ``:SOURce:VOLTage:RANGe[:AUTO]``, ``:SOURce:VOLTage:ILIMit`` (current limit of a
 voltage source), ``:SOURce:VOLTage[:LEVel]``, ``:SOURce:VOLTage:DELay``, ``:SENSe:FUNCtion "CURR"``,
-``:SENSe:CURRent:RANGe:AUTO``, ``:OUTPut[:STATe]``, ``:READ?``, ``:SYSTem:ERRor[:NEXT]?``. The 2450 has no
-hardware pulse mode: a pulse is output on, source delay, one reading, output off, so its width is the
-delay plus the measurement and command latency (milliseconds, not microseconds).
+``:SENSe:CURRent:RANGe:AUTO``, ``:SOURce:FUNCtion CURR``, ``:SOURce:CURRent[:LEVel]``, ``:SOURce:CURRent:VLIMit``
+(voltage limit of a current source), ``:SENSe:FUNCtion "VOLT"``, ``:SENSe:VOLTage:RANGe:AUTO``, ``*OPC?``,
+``:OUTPut[:STATe]``, ``:READ?``, ``:SYSTem:ERRor[:NEXT]?``. The 2450 has no hardware pulse mode: a pulse is
+output on, source delay, one reading, output off, so its width is the delay plus the measurement and command
+latency (milliseconds, not microseconds).
 """
 
 from __future__ import annotations
@@ -29,6 +31,22 @@ class Keithley2450(SourceMeter):
             ':SENS:FUNC "CURR"',
             ":SENS:CURR:RANG:AUTO ON",
         ]
+
+    def _voltmeter_commands(self, limit_v: float) -> list[str]:
+        return self._current_source_commands(limit_v)
+
+    def _current_source_commands(self, limit_v: float) -> list[str]:
+        return [
+            "*RST",
+            ":SOUR:FUNC CURR",
+            ":SOUR:CURR 0.0",
+            f":SOUR:CURR:VLIM {fmt(limit_v)}",
+            ':SENS:FUNC "VOLT"',
+            ":SENS:VOLT:RANG:AUTO ON",
+        ]
+
+    def _set_current_command(self, amps: float) -> str:
+        return f":SOUR:CURR {fmt(amps)}"
 
     def _set_voltage_command(self, volts: float) -> str:
         return f":SOUR:VOLT {fmt(volts)}"

@@ -48,6 +48,11 @@ class Keithley707B(TspInstrument):
         self.write(f"channel.open({self._channels(channels)})")
         self.check_errors("channel.open")
 
+    def open_all(self) -> None:
+        """Open every crosspoint and drain the error queue."""
+        self.write('channel.open("allslots")')
+        self.check_errors("channel.open")
+
     def closed(self) -> list[str]:
         """Crosspoints now closed."""
         reply = self.query('print(channel.getclose("allslots"))')

@@ -135,6 +135,9 @@ class CrossbarRig:
             raise InstrumentFault(f"crossbar: channel map exceeds the board's {info.n_inputs} inputs / "
                                   f"{info.n_outputs} outputs")
         self._entries = info.params
+        starts = np.cumsum([0] + [p.size for p in info.params])
+        #: (name, start, stop, shape) of each parameter group in the board's flat lists, computed once.
+        self._layout = [(p.name, int(a), int(b), p.shape) for p, a, b in zip(info.params, starts[:-1], starts[1:])]
         self._beta = 0.0
         self.spec = SystemSpec(
             n_inputs=config.inputs,
@@ -238,11 +241,7 @@ class CrossbarRig:
         raise CapabilityError("the crossbar rig has no homeostatic control knobs")
 
     def _split(self, flat: np.ndarray) -> dict[str, np.ndarray]:
-        out, start = {}, 0
-        for p in self._entries:
-            out[p.name] = flat[start : start + p.size].reshape(p.shape)
-            start += p.size
-        return out
+        return {name: flat[start:stop].reshape(shape) for name, start, stop, shape in self._layout}
 
 
 def _bound(value: float) -> float | None:

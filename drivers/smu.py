@@ -53,6 +53,25 @@ class SourceMeter(Instrument):
         self.set_voltage(volts)
         return self.measure_current()
 
+    def configure_current_source(self, limit_v: float) -> None:
+        """Set up a current source (0 A) whose terminal voltage is clamped at ``limit_v`` (V)."""
+        self._require_limits().check_voltage(limit_v, self.name, "current-source voltage limit")
+        self.write_all(self._current_source_commands(limit_v), "current-source configuration")
+
+    def set_current(self, amps: float) -> None:
+        """Set the DC current level of a current source (A)."""
+        self._require_limits().check_current(amps, self.name)
+        self.write(self._set_current_command(amps))
+
+    def configure_voltmeter(self, limit_v: float) -> None:
+        """Set up a voltmeter: source 0 A, measure voltage, clamp at ``limit_v`` (V, checked against the limits)."""
+        self._require_limits().check_voltage(limit_v, self.name, "voltmeter voltage limit")
+        self.write_all(self._voltmeter_commands(limit_v), "voltmeter configuration")
+
+    def measure_voltage(self) -> float:
+        """One voltage reading (V) of a voltmeter set up by :meth:`configure_voltmeter`; the output must be on."""
+        return self.query_float(self._measure_command())
+
     def pulse_and_read(self, volts: float, width_s: float) -> float:
         """Apply one voltage pulse of ``width_s`` seconds and return the current measured during it (A)."""
         self._require_limits().check_pulse(volts, width_s, self.name)
@@ -76,6 +95,15 @@ class SourceMeter(Instrument):
 
     def _set_voltage_command(self, volts: float) -> str:
         raise NotImplementedError
+
+    def _voltmeter_commands(self, limit_v: float) -> list[str]:
+        raise NotImplementedError(f"{type(self).__name__} has no voltmeter mode in this driver yet")
+
+    def _current_source_commands(self, limit_v: float) -> list[str]:
+        raise NotImplementedError(f"{type(self).__name__} has no current-source mode in this driver yet")
+
+    def _set_current_command(self, amps: float) -> str:
+        raise NotImplementedError(f"{type(self).__name__} has no current-source mode in this driver yet")
 
     def _output_command(self, on: bool) -> str:
         raise NotImplementedError

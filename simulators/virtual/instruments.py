@@ -21,11 +21,15 @@ class _LineInstrument:
         self.log: list[str] = []
         self.errors: deque[tuple[int, str]] = deque(maxlen=32)
         self.faults = faults or FaultPlan()
+        #: Optional text file that every received line is appended to (``aeqprop serve --bench --log``).
+        self.log_file = None
         self._lock = threading.Lock()
 
     def process(self, line: str) -> Reply:
         with self._lock:
             self.log.append(line)
+            if self.log_file is not None:
+                self.log_file.write(line + "\n")
             fired = self.faults.at(len(self.log))
             try:
                 text = self._execute(line.strip())
@@ -45,7 +49,11 @@ class _LineInstrument:
 
 
 class Virtual2450(_LineInstrument):
-    """A 2450 sourcing voltage into a resistor of ``ohms``; the current obeys the current limit (compliance)."""
+    """A 2450 sourcing voltage into a resistor of ``ohms``; the current obeys the current limit (compliance).
+
+    It also keeps the voltmeter settings (source 0 A, sense volts) so that :class:`.bench.SmuBench` can wire
+    the same command set to a simulated network by overriding :meth:`reading`.
+    """
 
     def __init__(self, ohms: float = 1000.0, faults: FaultPlan | None = None) -> None:
         super().__init__(faults)
@@ -54,9 +62,12 @@ class Virtual2450(_LineInstrument):
 
     def _reset(self) -> None:
         self.level_v = 0.0
+        self.level_a = 0.0
         self.ilim_a = 1.05e-4
+        self.vlim_v = 2.1
         self.output = False
         self.function = "VOLT"
+        self.sense = "CURR"
         self.delay_s = 0.0
 
     def current(self) -> float:
@@ -65,6 +76,10 @@ class Virtual2450(_LineInstrument):
             return 0.0
         amps = self.level_v / self.ohms
         return max(-self.ilim_a, min(self.ilim_a, amps))
+
+    def reading(self) -> str:
+        """The reply to ``:READ?`` (the 2450's default format: 7 significant digits)."""
+        return f"{self.current():.6E}"
 
     def _execute(self, line: str) -> str | None:
         head, _, arg = line.partition(" ")
@@ -78,27 +93,33 @@ class Virtual2450(_LineInstrument):
             self._reset()
         elif head == "*IDN?":
             return "KEITHLEY INSTRUMENTS,MODEL 2450,0,virtual"
-        elif head == ":SOUR:FUNC" and arg == "VOLT":
-            self.function = "VOLT"
+        elif head == "*OPC?":
+            return "1"
+        elif head == ":SOUR:FUNC" and arg in ("VOLT", "CURR"):
+            self.function = arg
         elif head in (":SOUR:VOLT", ":SOUR:VOLT:LEV"):
             self.level_v = float(arg)
+        elif head in (":SOUR:CURR", ":SOUR:CURR:LEV"):
+            self.level_a = float(arg)
         elif head == ":SOUR:VOLT:ILIM":
             self.ilim_a = float(arg)
+        elif head == ":SOUR:CURR:VLIM":
+            self.vlim_v = float(arg)
         elif head == ":SOUR:VOLT:DEL":
             self.delay_s = float(arg)
         elif head == ":SOUR:VOLT:RANG":
             float(arg)  # a fixed range: only its syntax matters to a resistor
-        elif head in (":SENS:CURR:RANG:AUTO", ":SOUR:VOLT:RANG:AUTO"):
+        elif head in (":SENS:CURR:RANG:AUTO", ":SOUR:VOLT:RANG:AUTO", ":SENS:VOLT:RANG:AUTO"):
             if arg != "ON":
                 raise ValueError(f"Illegal parameter value; {line}")
-        elif head == ":SENS:FUNC" and arg == '"CURR"':
-            pass
+        elif head == ":SENS:FUNC" and arg in ('"CURR"', '"VOLT"'):
+            self.sense = arg.strip('"')
         elif head == ":OUTP":
             if arg not in ("ON", "OFF"):
                 raise ValueError(f"Illegal parameter value; {line}")
             self.output = arg == "ON"
         elif head == ":READ?":
-            return f"{self.current():.6E}"
+            return self.reading()
         else:
             raise KeyError(f"Undefined header; {line}")
         return None

@@ -148,3 +148,23 @@ def test_configuration_error_stops_with_the_instrument_message() -> None:
                                                       q(":SYST:ERR?", SCPI_OK)])
     with pytest.raises(Exception, match="k2450: instrument errors after configuration: -222 Parameter data out of range"):
         Keithley2450(link, "k2450", LIMITS).configure_voltage_source(1e-4, range_v=2.0)
+
+
+def test_2450_voltmeter_current_source_and_sync_bytes() -> None:
+    """Voltmeter and current-source modes (source 0 A, sense volts, voltage limit), *OPC? and a current level."""
+    setup = [w("*RST"), w(":SOUR:FUNC CURR"), w(":SOUR:CURR 0.0"), w(":SOUR:CURR:VLIM 5.0"), w(':SENS:FUNC "VOLT"'),
+             w(":SENS:VOLT:RANG:AUTO ON"), q(":SYST:ERR?", SCPI_OK)]
+    link = Transcript([*setup, w(":OUTP ON"), q(":READ?", b"-1.250000E-01\n"), *setup,
+                       w(":SOUR:CURR 0.0005"), q("*OPC?", b"1\n")])
+    smu = Keithley2450(link, "k2450", LIMITS)
+    smu.configure_voltmeter(5.0)
+    smu.enable_output()
+    assert smu.measure_voltage() == -0.125
+    smu.configure_current_source(5.0)
+    smu.set_current(5e-4)
+    smu.sync()
+    link.assert_done()
+    with pytest.raises(LimitViolation, match="max_current_a"):
+        smu.set_current(-2e-3)
+    with pytest.raises(LimitViolation, match="max_voltage_v"):
+        smu.configure_voltmeter(6.0)

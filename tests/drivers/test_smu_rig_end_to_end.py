@@ -1,0 +1,262 @@
+"""A rig of SMUs and a 707B trains through pyvisa-py over TCP, one port per virtual instrument on 127.0.0.1.
+
+The bench (``aeqprop.simulators.virtual.SmuBench``) wires virtual 2450s and a 707B to the same simulated
+network (same seed) that the direct run trains, so any difference in the final parameters comes from the
+hardware path: drivers, matrix routing, per-device voltage drops, pulse programming, formatting, transport.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aeqprop.cli import main
+from aeqprop.protocol import build, load_protocol, virtual_bench
+from aeqprop.system import LimitViolation
+
+SIM = """
+version = 1
+[system]
+kind = "resistive"
+inputs = 4
+hidden = [4]
+outputs = 3
+input_gain = 2.0
+g_min = 0.01
+tol_v = 1e-10
+[algorithm]
+kind = "ep"
+estimator = "one-sided"
+beta = 0.5
+[optimizer]
+kind = "sgd"
+lr = 0.1
+[data]
+name = "iris"
+train_limit = {train}
+test_limit = {test}
+[run]
+epochs = {epochs}
+seed = 3
+batch_size = 1
+eval_batch_size = 1
+"""
+
+RIG = """
+[system]
+kind = "smu-rig"
+inputs = 4
+hidden = [4]
+outputs = 3
+sources = {sources}
+nudge = {nudge}
+bias = {bias}
+meter = "{meter}"
+pulser = "{pulser}"
+matrix = "{matrix}"
+timeout_s = 2.0
+input_gain_v = {gain}
+nudge_conductance_s = 0.5
+compliance_a = 5.0
+pulse_width_s = 1e-4
+device_rate_s_per_vs = 100.0
+device_threshold_v = 0.5
+[system.limits]
+max_voltage_v = 5.0
+max_current_a = 5.0
+max_pulse_v = 3.0
+"""
+
+#: The last line each instrument receives when the rig closes: SMU output off, or every relay open.
+OFF = {False: ":OUTP OFF", True: 'channel.open("allslots")'}
+
+
+def write_protocols(folder: Path, resources: dict[str, str] | None = None, gain: float = 2.0, train: int = 48,
+                    test: int = 30, epochs: int = 1) -> tuple[Path, Path]:
+    """The simulator protocol and the rig protocol that trains the bench's copy of it."""
+    sim_text = SIM.format(train=train, test=test, epochs=epochs)
+    sim = folder / "sim.toml"
+    sim.write_text(sim_text)
+    r = resources or {}
+    pick = lambda prefix: json.dumps([v for k, v in r.items() if k.startswith(prefix)])  # noqa: E731
+    rig_text = RIG.format(sources=pick("source"), nudge=pick("nudge"), bias=pick("bias"), meter=r.get("meter", "x"),
+                          pulser=r.get("pulser", "x"), matrix=r.get("matrix", "x"), gain=gain)
+    rig = folder / "rig.toml"
+    rig.write_text("version = 1\n" + rig_text + "[algorithm]" + sim_text.split("[algorithm]")[1])
+    return sim, rig
+
+
+@contextmanager
+def served(sim: Path, faults: str | None = None, fault_on: str = "matrix"):
+    """The bench for ``sim``, every instrument on its own free 127.0.0.1 port; yields (bench, resources)."""
+    bench, servers = virtual_bench(load_protocol(sim), "127.0.0.1", 0, faults, fault_on)
+    for server in servers:
+        server.start()
+    try:
+        yield bench, {name: s.resource for name, s in zip(bench.instruments(), servers, strict=True)}
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def eventually(predicate, within_s: float = 2.0) -> bool:
+    """Wait (bounded) for the server threads to act on write-only lines; True once ``predicate`` holds."""
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def train(protocol: Path, out: Path) -> dict:
+    code = main(["run", str(protocol), "--no-progress", "--out", str(out)])
+    with np.load(out / "checkpoint.npz") as data:
+        params = {k: data[k] for k in data.files if k.startswith("param.")}
+    return {"code": code, "params": params, "summary": json.loads((out / "summary.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    """A direct simulator run and the same protocol through the SMU rig, shared by the tests below."""
+    folder = tmp_path_factory.mktemp("smu-rig")
+    sim, _ = write_protocols(folder)
+    direct = train(sim, folder / "direct")
+    with served(sim) as (bench, resources):
+        _, rig = write_protocols(folder, resources)
+        via_rig = train(rig, folder / "rig")
+        instruments = bench.instruments()
+        eventually(lambda: all(i.log and i.log[-1] == OFF[name == "matrix"] for name, i in instruments.items()))
+        logs = {name: list(instrument.log) for name, instrument in instruments.items()}
+    return {"direct": direct, "rig": via_rig, "relaxations": bench.relaxations, "logs": logs}
+
+
+def test_smu_rig_training_equals_the_simulator(runs: dict) -> None:
+    """Every conductance and bias ends equal to float precision, with the same accuracy and loss."""
+    direct, via_rig = runs["direct"], runs["rig"]
+    assert direct["code"] == via_rig["code"] == 0
+    assert sorted(direct["params"]) == sorted(via_rig["params"]) == ["param.b1", "param.b2", "param.g1", "param.g2"]
+    for name, value in direct["params"].items():
+        np.testing.assert_allclose(via_rig["params"][name], value, rtol=1e-12, atol=1e-14, err_msg=name)
+        assert not np.array_equal(value, load_initial(name)), f"{name} never changed"
+    assert via_rig["summary"]["test_accuracy"] == direct["summary"]["test_accuracy"] > 0.5  # chance is 1/3
+    assert via_rig["summary"]["train_loss"] == pytest.approx(direct["summary"]["train_loss"], rel=1e-12)
+
+
+def load_initial(name: str) -> np.ndarray:
+    """The network's parameters before training (drawn from the same seed)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        sim, _ = write_protocols(Path(folder))
+        return build(load_protocol(sim)).system.read_params()[name.removeprefix("param.")]
+
+
+def test_bench_settles_exactly_when_the_simulator_relaxes(runs: dict) -> None:
+    """One settling per phase: free + nudged per training sample, free per test sample; nothing in between."""
+    assert runs["relaxations"] == 48 * 2 + 30
+
+
+def test_instruments_are_used_as_wired(runs: dict) -> None:
+    """Sources take levels, the meter only reads, the pulser pulses, every instrument ends with its output off."""
+    logs = runs["logs"]
+    assert sum(line.startswith(":SOUR:VOLT ") for line in logs["source0"]) >= 48
+    assert any(line.startswith(":SOUR:CURR ") and line != ":SOUR:CURR 0.0" for line in logs["bias0"])
+    assert {line for line in logs["meter"][7:-1]} == {":READ?", ":OUTP ON", "*OPC?"}
+    assert any(line.startswith("channel.exclusiveclose(") and '"1C' in line for line in logs["matrix"])
+    for name, log in logs.items():
+        assert log[-1] == OFF[name == "matrix"], name
+
+
+def test_protocol_beyond_a_limit_sends_nothing(tmp_path: Path, capsys) -> None:
+    """An input gain whose device drops exceed max_voltage_v fails validation; no instrument sees a line."""
+    sim, _ = write_protocols(tmp_path)
+    with served(sim) as (bench, resources):
+        _, rig = write_protocols(tmp_path, resources, gain=3.0)
+        assert main(["validate", str(rig)]) == 2
+        assert main(["run", str(rig), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+        assert all(instrument.log == [] for instrument in bench.instruments().values())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "largest device drop 6.0 V exceeds the limit ±5.0 V" in err[0]
+
+
+def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
+    """A programming step that would push a bias source beyond max_current_a raises before any line is sent."""
+    sim, _ = write_protocols(tmp_path)
+    with served(sim) as (bench, resources):
+        _, rig = write_protocols(tmp_path, resources)
+        system = build(load_protocol(rig)).system
+        try:
+            before = {name: len(instrument.log) for name, instrument in bench.instruments().items()}
+            step = {"g1": np.full((8, 4), 1e-3), "b2": np.array([0.0, 6.0, 0.0])}
+            with pytest.raises(LimitViolation, match="bias current b2 6.0 A exceeds the limit ±5.0 A"):
+                system.program(step)
+            after = {name: len(instrument.log) for name, instrument in bench.instruments().items()}
+        finally:
+            system.close()
+    assert after == before
+
+
+def test_fault_stops_the_run_with_a_checkpoint_and_resume_finishes_it(tmp_path: Path, capsys) -> None:
+    """A garbled voltmeter reading in epoch 2 stops the run: exit 1, one line naming the meter, epoch-1 checkpoint.
+    ``--resume`` reprograms the checkpoint's conductances and biases and ends where an undisturbed run ends (to
+    the relaxation tolerance: the network's analog state is not part of a checkpoint)."""
+    sim, _ = write_protocols(tmp_path, train=4, test=4, epochs=2)
+    undisturbed = train(sim, tmp_path / "direct")
+    out = tmp_path / "run"
+    # Meter lines: 7 to configure, 1 output on, 1 *OPC?; then 3 + 2 x (32 drops + 7 nodes) per training sample
+    # and 3 per test sample.
+    epoch = 4 * (3 + 2 * 39) + 4 * 3
+    with served(sim, faults=f"garble@{9 + epoch + 100}", fault_on="meter") as (bench, resources):
+        _, rig = write_protocols(tmp_path, resources, train=4, test=4, epochs=2)
+        assert main(["run", str(rig), "--out", str(out), "--no-progress"]) == 1
+        resumed = main(["run", str(rig), "--resume", str(out), "--no-progress"])
+        instruments = bench.instruments()
+        switched_off = lambda: all(  # noqa: E731 - the servers act on the last write-only lines asynchronously
+            i.closed == set() if name == "matrix" else i.output is False for name, i in instruments.items())
+        assert eventually(switched_off)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("aeqprop: error: InstrumentFault: meter: garbled reply to ':READ?'")
+    assert f"last checkpoint after epoch 1; continue with --resume {out}" in err[0]
+    assert resumed == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["epochs"] == 2
+    assert summary["test_accuracy"] == undisturbed["summary"]["test_accuracy"]
+    with np.load(out / "checkpoint.npz") as data:
+        for name, value in undisturbed["params"].items():
+            np.testing.assert_allclose(data[name], value, rtol=1e-7, atol=1e-10, err_msg=name)
+
+
+def test_serve_bench_command_lists_every_instrument(aeqprop_cmd: list[str]) -> None:
+    """`aeqprop serve --bench` puts 25 instruments on 127.0.0.1, each answering on its own port; Ctrl-C stops it."""
+    import signal
+    import subprocess
+
+    from aeqprop.drivers.keithley2450 import Keithley2450
+    from aeqprop.drivers.transport import VisaTransport
+
+    shipped = Path(__file__).resolve().parents[2] / "protocols" / "iris-bench.toml"
+    proc = subprocess.Popen([*aeqprop_cmd, "serve", str(shipped), "--bench", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("serving"):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line.strip())
+        resources = dict(line.split() for line in lines[:-1])
+        assert len(resources) == 25 and len(set(resources.values())) == 25
+        assert all(r.startswith("TCPIP0::127.0.0.1::") for r in resources.values())
+        meter = Keithley2450(VisaTransport(resources["meter"], timeout_s=2), "meter")
+        try:
+            assert meter.query("*IDN?").startswith("KEITHLEY INSTRUMENTS,MODEL 2450")
+        finally:
+            meter.transport.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
