@@ -21,6 +21,8 @@ from .faults import Fault, FaultPlan
 __all__ = ["CrossbarBoard", "Reply"]
 
 IDN = "aeqprop,virtual-crossbar,0,0.1"
+#: Capabilities the crossbar dialect has commands for; a served system may offer more (e.g. stepwise).
+DIALECT_CAPABILITIES = frozenset({"local", "program"})
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ class CrossbarBoard:
             code, message = self.errors.popleft()
             return f'{code},"{message}"'
         if header == "SYST:CAP?":
-            return ",".join(sorted(spec.capabilities))
+            return ",".join(sorted(spec.capabilities & DIALECT_CAPABILITIES))
         if header == "CONF:SIZE?":
             return f"{spec.n_inputs},{spec.n_outputs}"
         if header == "PAR:CAT?":
