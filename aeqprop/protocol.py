@@ -178,8 +178,10 @@ class Protocol(_Strict):
 
 def _format_errors(source: str, error: ValidationError) -> str:
     parts = []
+    # A discriminated union puts the chosen kind into the location (system.crossbar.hidden): drop it.
+    tags = {m.model_fields["kind"].default for m in (*SYSTEM_CONFIGS, *ALGORITHM_CONFIGS)}
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"])
+        loc = ".".join(str(p) for i, p in enumerate(item["loc"]) if not (i == 1 and p in tags))
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             msg = "unknown field"
