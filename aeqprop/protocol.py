@@ -183,7 +183,11 @@ def _format_errors(source: str, error: ValidationError) -> str:
     for item in error.errors():
         loc = ".".join(str(p) for i, p in enumerate(item["loc"]) if not (i == 1 and p in tags))
         msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "union_tag_invalid":
+            ctx = item.get("ctx", {})
+            allowed = str(ctx.get("expected_tags", "")).replace(", ", " or ")
+            loc, msg = f"{loc}.kind", f"Input should be {allowed} (got {ctx.get('tag')!r})"
+        elif item["type"] == "extra_forbidden":
             msg = "unknown field"
         elif "input" in item and item["type"] not in ("missing",) and not isinstance(item["input"], dict):
             msg = f"{msg} (got {item['input']!r})"
