@@ -8,9 +8,9 @@ import sys
 from aeqprop import __version__
 from aeqprop.system import AeqpropError
 
-from . import plot, run, validate
+from . import plot, run, sweep, validate
 
-COMMANDS = {"run": run, "validate": validate, "plot": plot}
+COMMANDS = {"run": run, "validate": validate, "plot": plot, "sweep": sweep}
 
 
 def build_parser() -> argparse.ArgumentParser:
