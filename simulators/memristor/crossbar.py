@@ -128,6 +128,8 @@ class CrossbarNetwork(ResistiveNetwork):
         window = m.g_max - m.g_min
         u = np.clip((g - m.g_min) / window, 0.0, 1.0)
         target = np.clip(u + step / window, 0.0, 1.0)
+        if np.isinf(m.a_pot) and np.isinf(m.a_dep):
+            return np.rint((target - u) * m.levels).astype(np.int64)
         a_pot, a_dep = min(m.a_pot, 1e12), min(m.a_dep, 1e12)
         up = inverse_curve(target, a_pot) - inverse_curve(u, a_pot)
         down = inverse_curve(1 - target, a_dep) - inverse_curve(1 - u, a_dep)

@@ -93,6 +93,7 @@ class DeviceArray:
     def __init__(self, model: DeviceModel, shape: tuple[int, ...], rng: np.random.Generator) -> None:
         self.model = model
         self.levels = model.levels
+        self._linear = math.isinf(model.a_pot) and math.isinf(model.a_dep)
 
         def spread(nominal: float) -> np.ndarray:
             if model.d2d == 0:
@@ -130,9 +131,13 @@ class DeviceArray:
         window = self.g_max - self.g_min
         u = (self.g - self.g_min) / window
         n = counts.astype(np.float64) / self.levels
-        up = curve(np.clip(inverse_curve(u, self.a_pot) + n, 0.0, 1.0), self.a_pot)
-        down = 1.0 - curve(np.clip(inverse_curve(1.0 - u, self.a_dep) - n, 0.0, 1.0), self.a_dep)
-        g = self.g_min + window * np.where(counts > 0, up, np.where(counts < 0, down, u))
+        if self._linear:  # both curves are the identity: skip the exp/log round trip
+            new = np.clip(u + n, 0.0, 1.0)
+        else:
+            up = curve(np.clip(inverse_curve(u, self.a_pot) + n, 0.0, 1.0), self.a_pot)
+            down = 1.0 - curve(np.clip(inverse_curve(1.0 - u, self.a_dep) - n, 0.0, 1.0), self.a_dep)
+            new = np.where(counts > 0, up, np.where(counts < 0, down, u))
+        g = self.g_min + window * new
         if self.model.c2c > 0:
             g += self.c2c * window * np.sqrt(np.abs(counts)) * rng.standard_normal(g.shape)
         if self.model.drift > 0:
