@@ -31,7 +31,7 @@ def test_ideal_crossbar_trains_exactly_like_the_resistive_network() -> None:
     for step in range(4):
         x, y = batch(step)
         for system in (xb, rn):
-            est = estimate_gradient(system, x, y, "centered", 0.2)
+            est = estimate_gradient(system, x, y, "centered", 0.05)
             system.program({k: -0.1 * v for k, v in est.gradient.items()})
     a, b = xb.read_params(), rn.read_params()
     for name in a:
