@@ -11,8 +11,8 @@ how parameters are written and how anything is read:
   noise of ``read_noise_v`` volts per read, averaged over ``reads`` repeated reads; every conductance read
   carries the devices' relative read noise.
 
-Averaging ``reads`` independent Gaussian reads is drawn as one Gaussian of standard deviation
-``read_noise_v / sqrt(reads)``: the same distribution at a fraction of the cost.
+Each of the ``reads`` repeated reads draws its own noise and the reads are averaged (not one Gaussian of
+``sigma / sqrt(reads)``: that would make a run with N reads replay, bit for bit, the run with N = 1 at sigma/√N).
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ class CrossbarNetwork(ResistiveNetwork):
             raise ValueError(f"reads must be >= 1, got {reads}")
         if self.read_noise_v == 0:
             return values.copy()
-        sigma = self.read_noise_v / np.sqrt(reads)
-        return values + sigma * self._rng.standard_normal(values.shape).astype(values.dtype)
+        noise = self._rng.standard_normal((reads, *values.shape)).mean(axis=0)
+        return values + (self.read_noise_v * noise).astype(values.dtype)
 
     def read_outputs(self, reads: int = 1) -> np.ndarray:
         self._require_state()
