@@ -83,7 +83,7 @@ class NominalDevice:
 
 @dataclass(frozen=True)
 class ProgramReport:
-    """What one programming call cost: pulses fired, conductance reads, verify rounds that fired pulses."""
+    """What one programming call cost: pulses fired, ``read_params`` calls, verify rounds that fired pulses."""
 
     pulses: int = 0
     reads: int = 0
@@ -111,8 +111,12 @@ class PulseProgrammer:
         self.tolerance = tolerance
         self._rng = rng
 
-    def program(self, system: PulsedSystem, delta: Mapping[str, np.ndarray]) -> ProgramReport:
-        """Apply ``delta``: weights by pulses, every other parameter with ``program``."""
+    def program(self, system: PulsedSystem, delta: Mapping[str, np.ndarray], reads: int = 1) -> ProgramReport:
+        """Apply ``delta``: weights by pulses, every other parameter with ``program``.
+
+        Every conductance measurement averages ``reads`` calls of ``read_params`` (the rule passes its N), so
+        the verify loop does not chase read noise.
+        """
         weights = [n for n in delta if system.spec.params[n].role == "weight"]
         others = {n: d for n, d in delta.items() if n not in weights}
         if others:
@@ -120,7 +124,16 @@ class PulseProgrammer:
         if not weights:
             return ProgramReport()
         dev = self.device
-        measured = system.read_params()
+
+        def measure() -> dict[str, np.ndarray]:
+            total = {n: np.zeros_like(delta[n], dtype=np.float64) for n in weights}
+            for _ in range(reads):
+                values = system.read_params()
+                for n in weights:
+                    total[n] += values[n]
+            return {n: v / reads for n, v in total.items()}
+
+        measured = measure()
         rng = self._rng if self.rounding == "stochastic" else None
         counts, target = {}, {}
         for name in weights:
@@ -129,11 +142,11 @@ class PulseProgrammer:
             target[name] = dev.after(measured[name], counts[name])
         system.apply_pulses(counts)
         pulses = sum(int(np.abs(c).sum()) for c in counts.values())
-        reads, rounds = 1, 0
+        measurements, rounds = 1, 0
         if self.write_verify:
             for _ in range(self.max_iterations):
-                measured = system.read_params()
-                reads += 1
+                measured = measure()
+                measurements += 1
                 fix = {}
                 for name in weights:
                     missed = dev.fractional_counts(measured[name], target[name])
@@ -145,7 +158,7 @@ class PulseProgrammer:
                 system.apply_pulses(fix)
                 pulses += sum(int(np.abs(c).sum()) for c in fix.values())
                 rounds += 1
-        return ProgramReport(pulses=pulses, reads=reads, verify_rounds=rounds)
+        return ProgramReport(pulses=pulses, reads=measurements * reads, verify_rounds=rounds)
 
 
 __all__ = ["NominalDevice", "ProgramReport", "PulseProgrammer", "Rounding"]

@@ -102,7 +102,7 @@ class EquilibriumPropagation:
         if self.programmer is None:
             system.program(delta)
         else:
-            report = self.programmer.program(system, delta)  # type: ignore[arg-type]
+            report = self.programmer.program(system, delta, self.current_reads)  # type: ignore[arg-type]
             stats["pulses"] += report.pulses
             stats["verify_rounds"] += report.verify_rounds
         return StepReport(outputs=est.outputs, relaxations=est.relaxations, sweeps=est.sweeps)

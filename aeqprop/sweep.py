@@ -3,7 +3,8 @@
 A sweep folder holds ``sweep.json`` (protocol, grid, fixed overrides), one run directory per point (named from
 its overrides, so a re-run finds it again), ``summary.csv`` and ``summary.png``. A point whose
 ``summary.json`` says ``completed`` is skipped on a re-run; a point that failed is reported with its error and
-does not stop the others; a re-run retries it (resuming from its checkpoint when it has one).
+does not stop the others; a re-run retries it (resuming from its checkpoint when it has one). A re-run may
+extend the grid (new values, new seeds); it may not change the protocol or the fixed ``--set`` overrides.
 
 Workers receive the raw protocol (a dict), not a path, so that a Dask worker on another machine needs only
 aeqprop installed, not the user's files; the data are loaded where the point runs.
@@ -243,10 +244,10 @@ def run_sweep(
     base = apply_overrides(raw, list(fixed))
     record = {"protocol": base, "grid": [[k, v] for k, v in grid], "fixed": list(fixed)}
     sweep_file = folder / SWEEP_FILE
-    if sweep_file.is_file():
+    if sweep_file.is_file():  # the grid may grow (points are named by their values); the base may not change
         saved = json.loads(sweep_file.read_text())
-        if saved != json.loads(json.dumps(record)):
-            raise SweepError(f"{folder}: holds a different sweep (protocol, grid or --set differ); use another --out")
+        if {k: saved.get(k) for k in ("protocol", "fixed")} != json.loads(json.dumps({k: record[k] for k in ("protocol", "fixed")})):
+            raise SweepError(f"{folder}: holds a sweep of a different protocol or --set; use another --out")
     folder.mkdir(parents=True, exist_ok=True)
     sweep_file.write_text(json.dumps(record, indent=2) + "\n")
 

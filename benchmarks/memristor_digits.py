@@ -33,7 +33,9 @@ IDEAL = [
 VARIANTS = {
     "main": (["algorithm.programming.write_verify=false,true", "algorithm.reads=1,4", f"run.seed={SEEDS}"], []),
     "adaptive": ([f"run.seed={SEEDS}"], ["algorithm.adaptive_reads=true", "algorithm.reads=2",
-                                          "algorithm.programming.write_verify=true", "algorithm.min_snr=3.0"]),
+                                          "algorithm.programming.write_verify=true", "algorithm.max_reads=32"]),
+    "tight": (["algorithm.reads=1,4", f"run.seed={SEEDS}"], ["algorithm.programming.write_verify=true",
+                                                             "algorithm.programming.verify_tolerance=0.5"]),
     "ideal": ([f"run.seed={SEEDS}"], IDEAL),
 }
 
@@ -58,6 +60,8 @@ def main() -> int:
             wv = row.get("algorithm.programming.write_verify", name == "adaptive")
             label = {"ideal": "ideal devices (reference)", "adaptive": "write-verify, adaptive N"}.get(
                 name, f"{'write-verify' if wv else 'open loop'}, N = {row.get('algorithm.reads')}")
+            if name == "tight":
+                label = f"write-verify (tolerance 0.5 pulse), N = {row.get('algorithm.reads')}"
             rows.append({"config": label, "seed": row["seed"], "test_accuracy": row["test_accuracy"],
                          "reads": m.get("reads"), "reads_final": m.get("reads_final"),
                          "pulses_per_step": m.get("pulses_per_step"),

@@ -62,7 +62,8 @@ def test_grid_values_split_outside_brackets_and_expand_to_the_product() -> None:
 def test_local_pool_sweep_writes_table_plot_and_seeds_then_skips_on_rerun(
     sweep_protocol: Path, tmp_path: Path, capsys
 ) -> None:
-    """Two points on the default process pool; an invalid point is reported without running; a re-run skips."""
+    """Two points on a process pool; an invalid point is reported without running; a re-run skips, a grown grid
+    runs only what is new, and a different fixed --set is refused."""
     out = tmp_path / "local"
     args = ["sweep", str(sweep_protocol), "--grid", "run.batch_size=4,8,0", "--set", "run.seed=5",
             "--out", str(out), "--workers", "2"]
@@ -79,7 +80,11 @@ def test_local_pool_sweep_writes_table_plot_and_seeds_then_skips_on_rerun(
     assert "0 ran, 2 skipped (finished before), 1 failed" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["sweep", str(sweep_protocol), "--out", str(out)])  # --grid is required
-    assert main(["sweep", str(sweep_protocol), "--grid", "optimizer.lr=0.1", "--out", str(out)]) == 2
+    assert main(["sweep", str(sweep_protocol), "--grid", "run.batch_size=4", "--out", str(out)]) == 2  # other --set
+    capsys.readouterr()
+    assert main([*args[:3], "run.batch_size=4,8,0,2", *args[4:]]) == 1  # a grown grid runs only its new point
+    assert "1 ran, 2 skipped (finished before), 1 failed" in capsys.readouterr().out
+    assert len(_rows(out)) == 4
 
 
 @pytest.mark.slow
