@@ -36,9 +36,9 @@ PROTOCOL = {
     "data": {"name": "digits"},
     "run": {"epochs": 4, "seed": 0, "batch_size": 4},
 }
-SIGMAS = [0.0, 0.005, 0.01, 0.02, 0.03, 0.04, 0.06, 0.08, 0.12, 0.16, 0.32, 0.64]
+SIGMAS = [0.0, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64]
 READS = [1, 4, 16]
-SEEDS = [0, 1, 2]
+SEEDS = [0, 1]
 CHANCE = 0.1
 
 
@@ -94,7 +94,8 @@ def main() -> int:
         "sqrt_N": {str(n): math.sqrt(n) for n in READS},
         "definition": "critical sigma: accuracy falls below (noiseless + chance)/2, log-interpolated",
         "points": len(result.rows), "ran": len(result.ran), "skipped": len(result.skipped),
-        "failed": result.failed, "wall_s": wall, "machine": machine(),
+        "failed": result.failed, "wall_s_this_invocation": wall,
+        "run_wall_s_sum": float(sum(r["wall_s"] or 0 for r in result.rows)), "machine": machine(),
         "note": "timings on a shared 2-core machine; noisy",
     }
     name = "noise_study_quick" if args.quick else "noise_study"
