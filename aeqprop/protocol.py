@@ -6,6 +6,7 @@ algorithm/system pairing and data sizes before anything runs, and builds the obj
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,16 +20,19 @@ from aeqprop.drivers.rig import RigConfig
 from aeqprop.drivers.smu_rig import SmuRigConfig
 from aeqprop.simulators.asymmetric import AsymmetricConfig
 from aeqprop.simulators.hopfield import FloatingHopfieldConfig
+from aeqprop.simulators.memristor import CrossbarConfig
 from aeqprop.simulators.resistive import FloatingResistiveConfig, ResistiveConfig
 from aeqprop.simulators.smooth import SmoothConfig
 from aeqprop.simulators.spice import SpiceConfig
 
+from .adaptive import AdaptiveReads
 from .agnostic import VARIANTS, AgnosticEP, Homeostat, Variant, group_eps
 from .data import SHAPES
 from .continual import ContinualEP
 from .estimators import NEEDS, EstimatorName
 from .homeostasis import JacobianHomeostasis
 from .optim import SGD, layer_rates
+from .programming import NominalDevice, PulseProgrammer
 from .rules import EquilibriumPropagation, LearningRule
 from .system import AeqpropError, PhysicalSystem
 
@@ -52,7 +56,7 @@ def _union(*models: type[BaseModel], default: str | None = None) -> Any:
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
 SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (
     ResistiveConfig, FloatingResistiveConfig, FloatingHopfieldConfig, SmoothConfig, AsymmetricConfig,
-    SpiceConfig, RigConfig, SmuRigConfig,
+    CrossbarConfig, SpiceConfig, RigConfig, SmuRigConfig,
 )
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
@@ -65,6 +69,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PulseProgrammingConfig(_Strict):
+    """``[algorithm.programming]``: program conductances by pulses counted from a nominal device model."""
+
+    kind: Literal["pulses"] = "pulses"
+    levels: int = Field(ge=1, description="Nominal pulses from g_min to g_max.")
+    a_pot: float = Field(default=math.inf, gt=0, description="Nominal potentiation nonlinearity (inf = linear).")
+    a_dep: float = Field(default=math.inf, gt=0, description="Nominal depression nonlinearity (inf = linear).")
+    g_min: float | None = Field(default=None, ge=0, description="Nominal window low end (default: the system's bounds).")
+    g_max: float | None = Field(default=None, gt=0, description="Nominal window high end (default: the system's bounds).")
+    rounding: Literal["nearest", "stochastic"] = Field(default="stochastic", description="Rounding of pulse counts.")
+    write_verify: bool = Field(default=False, description="Read back and correct after each programming.")
+    verify_iterations: int = Field(default=3, ge=1, description="Most correction rounds per programming.")
+    verify_tolerance: float = Field(default=1.0, gt=0, description="Correct only misses larger than this (pulses).")
+
+    def build(self, system: PhysicalSystem, rng: np.random.Generator) -> PulseProgrammer:
+        bounds = [p.bounds for p in system.spec.params.values() if p.role == "weight"]
+        lo = self.g_min if self.g_min is not None else min(b[0] or 0.0 for b in bounds)
+        hi = self.g_max if self.g_max is not None else max((b[1] for b in bounds if b[1] is not None), default=None)
+        if hi is None:
+            raise ProtocolError("algorithm.programming: the system states no conductance window; set g_max")
+        device = NominalDevice(lo, hi, self.levels, self.a_pot, self.a_dep)
+        return PulseProgrammer(device, rng, self.rounding, self.write_verify, self.verify_iterations,
+                               self.verify_tolerance)
+
+
 class EPConfig(_Strict):
     """Equilibrium propagation with measured local gradients and programmed SGD updates."""
 
@@ -73,7 +102,13 @@ class EPConfig(_Strict):
         default="centered", description="one-sided, random-sign, centered, stencil (O(β⁴)) or cauchy (complex)."
     )
     beta: float = Field(default=1.0, description="Nudge strength (nonzero; its sign matters for one-sided).")
-    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per measurement.")
+    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per measurement (start value if adaptive).")
+    adaptive_reads: bool = Field(default=False, description="Double/halve reads to keep the estimate's SNR >= min_snr.")
+    min_snr: float = Field(default=2.0, gt=0, description="Adaptive reads: SNR below which reads double.")
+    max_reads: int = Field(default=64, ge=2, description="Adaptive reads: upper bound on reads.")
+    programming: PulseProgrammingConfig | None = Field(
+        default=None, description="Program conductances by counted pulses (needs capability 'pulse')."
+    )
     points: int = Field(default=4, ge=2, description="cauchy only: complex nudges on the circle |β|.")
     homeostasis: float = Field(
         default=0.0, ge=0,
@@ -95,6 +130,8 @@ class EPConfig(_Strict):
 
     def requires(self) -> frozenset[str]:
         needs = EquilibriumPropagation.requires | NEEDS.get(self.estimator, frozenset())
+        if self.programming is not None:
+            needs = needs | {"pulse"}
         return needs | JacobianHomeostasis.requires if self.homeostasis > 0 else needs
 
     def build(self, system: PhysicalSystem, optimizer: SGD | None, rng: np.random.Generator) -> LearningRule:
@@ -106,8 +143,10 @@ class EPConfig(_Strict):
                 system.spec, self.homeostasis, self.homeostasis_params, self.homeostasis_probes,
                 self.homeostasis_step, self.homeostasis_kick, self.homeostasis_kicks,
             )
+        programmer = None if self.programming is None else self.programming.build(system, rng)
+        adaptive = AdaptiveReads(self.reads, self.min_snr, max_reads=self.max_reads) if self.adaptive_reads else None
         return EquilibriumPropagation(self.estimator, self.beta, optimizer, rng, self.reads, self.points,
-                                      homeostasis)
+                                      homeostasis, programmer, adaptive)
 
 
 class CEPConfig(_Strict):

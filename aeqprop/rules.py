@@ -9,10 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import math
+
 import numpy as np
 
+from .adaptive import AdaptiveReads, split_estimate
 from .estimators import EstimatorName, estimate_gradient, free_outputs
 from .optim import SGD
+from .programming import PulseProgrammer
 from .system import PhysicalSystem
 
 
@@ -38,7 +42,11 @@ class Regularizer(Protocol):
 
 
 class LearningRule(Protocol):
-    """The trainer's view of a learning rule."""
+    """The trainer's view of a learning rule.
+
+    A rule may also offer ``epoch_metrics() -> dict``: figures of the epoch just trained (e.g. reads per
+    measurement, pulses fired), merged into the epoch's metrics by the trainer, counters reset by the call.
+    """
 
     requires: frozenset[str]
 
@@ -54,7 +62,11 @@ class LearningRule(Protocol):
 
 
 class EquilibriumPropagation:
-    """Classic EP: measure local gradients at two or three equilibria, then program SGD increments."""
+    """Classic EP: measure local gradients at two or three equilibria, then program SGD increments.
+
+    Optional parts: ``programmer`` (pulse programming from a nominal device model, capability ``pulse``) and
+    ``adaptive`` (the read count follows the estimated SNR of the gradient estimate).
+    """
 
     requires = frozenset({"local", "program"})
 
@@ -67,6 +79,8 @@ class EquilibriumPropagation:
         reads: int = 1,
         points: int = 4,
         homeostasis: Regularizer | None = None,
+        programmer: PulseProgrammer | None = None,
+        adaptive: AdaptiveReads | None = None,
     ) -> None:
         if beta == 0:
             raise ValueError("EP needs a nonzero nudge beta")
@@ -76,28 +90,74 @@ class EquilibriumPropagation:
         self.points = points
         self.optimizer = optimizer
         self.homeostasis = homeostasis
-        self._rng = rng
+        self.programmer = programmer
+        self.adaptive = adaptive
         if homeostasis is not None:
             self.requires = self.requires | homeostasis.requires
+        if programmer is not None:
+            self.requires = self.requires | {"pulse"}
+        self._rng = rng
+        self._stats = {"steps": 0, "reads": 0, "snr_log": 0.0, "snr_n": 0, "pulses": 0, "verify_rounds": 0}
+
+    @property
+    def current_reads(self) -> int:
+        """Reads per measurement used now (adaptive mode changes it)."""
+        return self.adaptive.reads if self.adaptive is not None else self.reads
 
     def train_step(self, system: PhysicalSystem, x: np.ndarray, target: np.ndarray) -> StepReport:
-        est = estimate_gradient(system, x, target, self.estimator, self.beta, self.reads, self._rng, self.points)
+        stats = self._stats
+        stats["steps"] += 1
+        stats["reads"] += self.current_reads
+        if self.adaptive is not None:
+            est, snr = split_estimate(system, x, target, self.estimator, self.beta, self.adaptive.reads, self._rng)
+            self.adaptive.update(snr)
+            if math.isfinite(snr) and snr > 0:
+                stats["snr_log"] += math.log(snr)
+                stats["snr_n"] += 1
+        else:
+            est = estimate_gradient(system, x, target, self.estimator, self.beta, self.reads, self._rng, self.points)
         gradient = est.gradient
         if self.homeostasis is not None:
             for name, value in self.homeostasis.gradient(system, x, self._rng).items():
                 gradient[name] = gradient[name] + value
-        system.program(self.optimizer.step(gradient))
+        delta = self.optimizer.step(gradient)
+        if self.programmer is None:
+            system.program(delta)
+        else:
+            report = self.programmer.program(system, delta, self.current_reads)  # type: ignore[arg-type]
+            stats["pulses"] += report.pulses
+            stats["verify_rounds"] += report.verify_rounds
         return StepReport(outputs=est.outputs, relaxations=est.relaxations, sweeps=est.sweeps)
 
     def predict(self, system: PhysicalSystem, x: np.ndarray) -> np.ndarray:
-        return free_outputs(system, x, self.reads)[0]
+        return free_outputs(system, x, self.current_reads)[0]
+
+    def epoch_metrics(self) -> dict:
+        """Mean reads per measurement, and (when used) SNR geometric mean, pulses and verify rounds per step."""
+        s = self._stats
+        steps = max(1, s["steps"])
+        out: dict = {"reads": s["reads"] / steps}
+        if self.adaptive is not None:
+            out["reads_final"] = self.adaptive.reads
+            out["snr"] = math.exp(s["snr_log"] / s["snr_n"]) if s["snr_n"] else None
+        if self.programmer is not None:
+            out["pulses_per_step"] = s["pulses"] / steps
+            out["verify_rounds_per_step"] = s["verify_rounds"] / steps
+        self._stats = dict.fromkeys(s, 0)
+        self._stats["snr_log"] = 0.0
+        return out
 
     def end_epoch(self) -> None:
         self.optimizer.end_epoch()
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "rng": self._rng.bit_generator.state}
+        state = {"optimizer": self.optimizer.state_dict(), "rng": self._rng.bit_generator.state}
+        if self.adaptive is not None:
+            state["adaptive"] = self.adaptive.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self._rng.bit_generator.state = state["rng"]
+        if self.adaptive is not None:
+            self.adaptive.load_state_dict(state["adaptive"])

@@ -17,8 +17,10 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-Capability = Literal["local", "program", "homeostatic", "perturb", "stepwise", "complex"]
-CAPABILITIES: frozenset[str] = frozenset({"local", "program", "homeostatic", "perturb", "stepwise", "complex"})
+Capability = Literal["local", "program", "homeostatic", "perturb", "stepwise", "complex", "pulse"]
+CAPABILITIES: frozenset[str] = frozenset(
+    {"local", "program", "homeostatic", "perturb", "stepwise", "complex", "pulse"}
+)
 
 Arrays = dict[str, np.ndarray]
 
@@ -196,6 +198,19 @@ class ComplexNudgeSystem(PhysicalSystem, Protocol):
         """Set a complex nudge strength ``beta`` toward ``target`` (batch, n_outputs)."""
 
 
+class PulsedSystem(PhysicalSystem, Protocol):
+    """Capability ``pulse``: conductances move only by SET/RESET pulses, which the controller counts itself.
+
+    Pulses address every parameter whose ``ParamSpec.role`` is ``"weight"`` (the device conductances);
+    ``ParamSpec.bounds`` is the *nominal* window. The controller converts a requested increment into counts
+    from its own nominal device model and may verify with ``read_params()`` (each call is one noisy read).
+    Other parameters (biases) are still set with ``program``.
+    """
+
+    def apply_pulses(self, counts: Mapping[str, np.ndarray]) -> None:
+        """Fire signed integer pulse counts per device (positive = SET/potentiation, negative = RESET)."""
+
+
 def check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
     """Raise ``ValueError`` with both shapes when ``array`` does not have ``shape``."""
     if array.shape != shape:
@@ -216,6 +231,7 @@ __all__ = [
     "ParamSpec",
     "PerturbableSystem",
     "PhysicalSystem",
+    "PulsedSystem",
     "RelaxReport",
     "SteppableSystem",
     "SystemSpec",

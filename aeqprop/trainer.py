@@ -150,6 +150,8 @@ class Trainer:
             if bar is not None:
                 bar.close()
         train_s = time.perf_counter() - start
+        hook = getattr(self.rule, "epoch_metrics", None)
+        extra = hook() if callable(hook) else {}
         self.rule.end_epoch()
         test_acc = evaluate(self.rule, self.system, self.data.x_test, self.data.y_test, s.eval_batch_size)
         wall = time.perf_counter() - start
@@ -165,6 +167,7 @@ class Trainer:
             "train_s": train_s,
             "samples_per_s": n / train_s,
             "sweeps_per_relaxation": sweeps / max(1, relaxations),
+            **extra,
         }
         if holds:
             metrics["homeostasis_iterations_per_batch"] = holds / n_batches

@@ -8,9 +8,11 @@ import sys
 from aeqprop import __version__
 from aeqprop.system import AeqpropError
 
-from . import bench, plot, run, serve, validate
+from . import bench, plot, run, serve, sweep, validate
 
-COMMANDS = {"run": run, "validate": validate, "plot": plot, "serve": serve, "bench": bench}
+COMMANDS = {
+    "run": run, "validate": validate, "plot": plot, "serve": serve, "bench": bench, "sweep": sweep,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,164 @@
+"""Programming pulse-driven devices from the controller: nominal model, open loop or write-verify.
+
+The controller never knows the true devices. It holds a *nominal* model (datasheet window, level count and
+nonlinearities, the form of SCIENCE.md section 6) and turns a requested increment into signed pulse counts
+with it. Open loop: read the conductances once, fire the counts. Write-verify: then read again and fire
+correcting pulses where the device missed the level the nominal model predicted by more than ``tolerance``
+pulses, for at most ``max_iterations`` rounds. Sub-pulse requests are rounded stochastically by default
+(unbiased on average), and write-verify checks against the *rounded* target, so it never undoes a rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .system import PulsedSystem
+
+Rounding = Literal["nearest", "stochastic"]
+
+_LINEAR_A = 1e12
+
+
+def _phi(p: np.ndarray, a: float) -> np.ndarray:
+    return np.expm1(-p / a) / np.expm1(-1.0 / a)
+
+
+def _phi_inv(u: np.ndarray, a: float) -> np.ndarray:
+    return -a * np.log1p(np.clip(u, 0.0, 1.0) * np.expm1(-1.0 / a))
+
+
+@dataclass(frozen=True)
+class NominalDevice:
+    """The controller's belief about every device: one window, level count and nonlinearity pair."""
+
+    g_min: float
+    g_max: float
+    levels: int
+    a_pot: float = math.inf
+    a_dep: float = math.inf
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.g_min < self.g_max:
+            raise ValueError(f"nominal window must satisfy 0 <= g_min < g_max, got [{self.g_min}, {self.g_max}]")
+        if self.levels < 1 or self.a_pot <= 0 or self.a_dep <= 0:
+            raise ValueError("nominal levels must be >= 1 and nonlinearities positive")
+
+    @property
+    def step(self) -> float:
+        """Window / levels: one pulse of a linear device (S)."""
+        return (self.g_max - self.g_min) / self.levels
+
+    def _u(self, g: np.ndarray) -> np.ndarray:
+        return np.clip((np.asarray(g, dtype=np.float64) - self.g_min) / (self.g_max - self.g_min), 0.0, 1.0)
+
+    def fractional_counts(self, g: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Pulses (not rounded) that take a device from ``g`` to ``target``; positive = SET."""
+        a_p, a_d = min(self.a_pot, _LINEAR_A), min(self.a_dep, _LINEAR_A)
+        u, t = self._u(g), self._u(target)
+        up = _phi_inv(t, a_p) - _phi_inv(u, a_p)
+        down = _phi_inv(1 - u, a_d) - _phi_inv(1 - t, a_d)
+        return np.where(t >= u, up, down) * self.levels
+
+    def counts(self, g: np.ndarray, target: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Integer pulse counts: nearest, or stochastic rounding when ``rng`` is given (unbiased)."""
+        x = self.fractional_counts(g, target)
+        x = np.floor(x + rng.random(x.shape)) if rng is not None else np.rint(x)
+        return x.astype(np.int64)
+
+    def after(self, g: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Where the nominal device would land after ``counts`` pulses from ``g``."""
+        a_p, a_d = min(self.a_pot, _LINEAR_A), min(self.a_dep, _LINEAR_A)
+        u = self._u(g)
+        n = np.asarray(counts, dtype=np.float64) / self.levels
+        up = _phi(np.clip(_phi_inv(u, a_p) + n, 0.0, 1.0), a_p)
+        down = 1.0 - _phi(np.clip(_phi_inv(1 - u, a_d) - n, 0.0, 1.0), a_d)
+        v = np.where(n > 0, up, np.where(n < 0, down, u))
+        return self.g_min + (self.g_max - self.g_min) * v
+
+
+@dataclass(frozen=True)
+class ProgramReport:
+    """What one programming call cost: pulses fired, ``read_params`` calls, verify rounds that fired pulses."""
+
+    pulses: int = 0
+    reads: int = 0
+    verify_rounds: int = 0
+
+
+class PulseProgrammer:
+    """Program a ``pulse`` system: counts from the nominal model, optionally verified and corrected."""
+
+    def __init__(
+        self,
+        device: NominalDevice,
+        rng: np.random.Generator,
+        rounding: Rounding = "stochastic",
+        write_verify: bool = False,
+        max_iterations: int = 3,
+        tolerance: float = 1.0,
+    ) -> None:
+        if max_iterations < 1 or tolerance <= 0:
+            raise ValueError("write-verify needs max_iterations >= 1 and tolerance > 0 (in nominal pulses)")
+        self.device = device
+        self.rounding = rounding
+        self.write_verify = write_verify
+        self.max_iterations = max_iterations
+        self.tolerance = tolerance
+        self._rng = rng
+
+    def program(self, system: PulsedSystem, delta: Mapping[str, np.ndarray], reads: int = 1) -> ProgramReport:
+        """Apply ``delta``: weights by pulses, every other parameter with ``program``.
+
+        Every conductance measurement averages ``reads`` calls of ``read_params`` (the rule passes its N), so
+        the verify loop does not chase read noise.
+        """
+        weights = [n for n in delta if system.spec.params[n].role == "weight"]
+        others = {n: d for n, d in delta.items() if n not in weights}
+        if others:
+            system.program(others)
+        if not weights:
+            return ProgramReport()
+        dev = self.device
+
+        def measure() -> dict[str, np.ndarray]:
+            total = {n: np.zeros_like(delta[n], dtype=np.float64) for n in weights}
+            for _ in range(reads):
+                values = system.read_params()
+                for n in weights:
+                    total[n] += values[n]
+            return {n: v / reads for n, v in total.items()}
+
+        measured = measure()
+        rng = self._rng if self.rounding == "stochastic" else None
+        counts, target = {}, {}
+        for name in weights:
+            wanted = np.clip(measured[name] + delta[name], dev.g_min, dev.g_max)
+            counts[name] = dev.counts(measured[name], wanted, rng)
+            target[name] = dev.after(measured[name], counts[name])
+        system.apply_pulses(counts)
+        pulses = sum(int(np.abs(c).sum()) for c in counts.values())
+        measurements, rounds = 1, 0
+        if self.write_verify:
+            for _ in range(self.max_iterations):
+                measured = measure()
+                measurements += 1
+                fix = {}
+                for name in weights:
+                    missed = dev.fractional_counts(measured[name], target[name])
+                    c = np.where(np.abs(missed) > self.tolerance, np.rint(missed), 0).astype(np.int64)
+                    if c.any():
+                        fix[name] = c
+                if not fix:
+                    break
+                system.apply_pulses(fix)
+                pulses += sum(int(np.abs(c).sum()) for c in fix.values())
+                rounds += 1
+        return ProgramReport(pulses=pulses, reads=measurements * reads, verify_rounds=rounds)
+
+
+__all__ = ["NominalDevice", "ProgramReport", "PulseProgrammer", "Rounding"]

@@ -1,0 +1,166 @@
+"""A resistive network whose conductances are memristive devices (capabilities local, program, pulse).
+
+The physics is the foundation's layered resistive network (same energy, same exact solver); what changes is
+how parameters are written and how anything is read:
+
+* conductances ``g1..gL`` live in :class:`~.devices.DeviceArray` s and change only through pulses:
+  ``apply_pulses`` fires the counts it is given, ``program(delta)`` converts a requested increment into pulses
+  with the *nominal* device model (what on-chip programming firmware would do, open loop);
+* bias currents ``b1..bL`` are ideal programmable current sources (programmed exactly);
+* every read is noisy: node voltages (outputs and the voltage drops behind local measurements) carry Gaussian
+  noise of ``read_noise_v`` volts per read, averaged over ``reads`` repeated reads; every conductance read
+  carries the devices' relative read noise.
+
+Each of the ``reads`` repeated reads draws its own noise and the reads are averaged (not one Gaussian of
+``sigma / sqrt(reads)``: that would make a run with N reads replay, bit for bit, the run with N = 1 at sigma/√N).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+
+from aeqprop.simulators.resistive import ResistiveNetwork, Topology
+from aeqprop.simulators.resistive.network import local_gradients
+from aeqprop.system import SystemSpec
+
+from .devices import DeviceArray, DeviceModel, inverse_curve
+
+_RNG_KEY = "crossbar.rng"
+
+
+class CrossbarNetwork(ResistiveNetwork):
+    """The resistive network with device-backed conductances and noisy reads."""
+
+    CAPABILITIES = frozenset({"local", "program", "pulse"})
+
+    def __init__(
+        self,
+        topology: Topology,
+        params: Mapping[str, np.ndarray],
+        device: DeviceModel,
+        rng: np.random.Generator,
+        *,
+        read_noise_v: float = 0.0,
+        tol_v: float = 1e-5,
+        max_sweeps: int = 1000,
+        dtype: str = "float64",
+    ) -> None:
+        super().__init__(topology, params, g_min=0.0, g_max=None, tol_v=tol_v, max_sweeps=max_sweeps,
+                         dtype=dtype, capabilities=self.CAPABILITIES)
+        if read_noise_v < 0:
+            raise ValueError(f"read_noise_v must be >= 0, got {read_noise_v}")
+        self.device = device
+        self.read_noise_v = float(read_noise_v)
+        self._rng = rng
+        self._devices: dict[str, DeviceArray] = {}
+        for k in range(1, topology.depth + 1):
+            name = f"g{k}"
+            array = DeviceArray(device, self._params[name].shape, rng)
+            array.initialise(self._params[name])
+            self._devices[name] = array
+        self._sync()
+        specs = dict(self.spec.params)
+        for name in self._devices:
+            old = specs[name]
+            specs[name] = type(old)(old.shape, (device.g_min, device.g_max), old.unit, old.layer, old.role)
+        self.spec = SystemSpec(
+            n_inputs=self.spec.n_inputs, n_outputs=self.spec.n_outputs, params=specs,
+            capabilities=self.CAPABILITIES, max_batch=None,
+            description=f"memristor crossbar {'-'.join(map(str, topology.sizes))}, {device.levels} levels, "
+            f"A=({device.a_pot:g}, {device.a_dep:g}), read noise {self.read_noise_v:g} V",
+        )
+
+    # --- reads ----------------------------------------------------------------------------------------
+    def _noisy(self, values: np.ndarray, reads: int) -> np.ndarray:
+        if reads < 1:
+            raise ValueError(f"reads must be >= 1, got {reads}")
+        if self.read_noise_v == 0:
+            return values.copy()
+        noise = self._rng.standard_normal((reads, *values.shape)).mean(axis=0)
+        return values + (self.read_noise_v * noise).astype(values.dtype)
+
+    def read_outputs(self, reads: int = 1) -> np.ndarray:
+        self._require_state()
+        return self._noisy(self._layers[-1], reads)
+
+    def read_local(self, reads: int = 1) -> dict[str, np.ndarray]:
+        """Local measurements computed from noisy node-voltage reads (inputs are sources: known exactly)."""
+        self._require_state()
+        layers = [self._noisy(layer, reads) for layer in self._layers]
+        return local_gradients(self._params, self._v_in, layers)
+
+    def read_params(self) -> dict[str, np.ndarray]:
+        out = {k: v.copy() for k, v in self._params.items()}
+        for name, array in self._devices.items():
+            out[name] = array.read(self._rng).astype(self._dtype)
+        return out
+
+    # --- writes ---------------------------------------------------------------------------------------
+    def apply_pulses(self, counts: Mapping[str, np.ndarray]) -> None:
+        """Fire signed pulse counts (positive = SET) at the devices of the named conductance matrices."""
+        for name, n in counts.items():
+            if name not in self._devices:
+                raise KeyError(f"apply_pulses: {name!r} is not a device array; pulsed: {sorted(self._devices)}")
+            self._devices[name].apply_pulses(np.asarray(n), self._rng)
+        self._sync()
+
+    def program(self, delta: Mapping[str, np.ndarray]) -> None:
+        """Biases exactly; conductances open loop: one noisy read, then pulses counted from the nominal model."""
+        pulses: dict[str, np.ndarray] = {}
+        direct: dict[str, np.ndarray] = {}
+        for name, step in delta.items():
+            if name in self._devices:
+                if np.shape(step) != self._params[name].shape:
+                    raise ValueError(f"program {name}: expected shape {self._params[name].shape}, got {np.shape(step)}")
+                pulses[name] = self._nominal_counts(self._devices[name].read(self._rng), np.asarray(step))
+            else:
+                direct[name] = step
+        if direct:
+            super().program(direct)
+        if pulses:
+            self.apply_pulses(pulses)
+
+    def _nominal_counts(self, g: np.ndarray, step: np.ndarray) -> np.ndarray:
+        m = self.device
+        window = m.g_max - m.g_min
+        u = np.clip((g - m.g_min) / window, 0.0, 1.0)
+        target = np.clip(u + step / window, 0.0, 1.0)
+        if np.isinf(m.a_pot) and np.isinf(m.a_dep):
+            return np.rint((target - u) * m.levels).astype(np.int64)
+        a_pot, a_dep = min(m.a_pot, 1e12), min(m.a_dep, 1e12)
+        up = inverse_curve(target, a_pot) - inverse_curve(u, a_pot)
+        down = inverse_curve(1 - target, a_dep) - inverse_curve(1 - u, a_dep)
+        return np.rint(np.where(step >= 0, up, -down) * m.levels).astype(np.int64)
+
+    def _sync(self) -> None:
+        """Copy the true device conductances into the circuit the solver sees."""
+        for name, array in self._devices.items():
+            self._params[name] = array.g.astype(self._dtype)
+        self._invalidate()
+
+    # --- snapshots ------------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, np.ndarray]:
+        snap = super().snapshot()
+        for name, array in self._devices.items():
+            snap.update({f"device.{name}.{key}": value for key, value in array.state().items()})
+        snap[_RNG_KEY] = np.array(json.dumps(self._rng.bit_generator.state))
+        return snap
+
+    def restore(self, snapshot: Mapping[str, np.ndarray]) -> None:
+        super().restore(snapshot)
+        for name, array in self._devices.items():
+            prefix = f"device.{name}."
+            array.load_state({k[len(prefix):]: v for k, v in snapshot.items() if k.startswith(prefix)})
+        self._rng.bit_generator.state = json.loads(str(snapshot[_RNG_KEY]))
+        self._sync()
+
+    @property
+    def devices(self) -> Mapping[str, DeviceArray]:
+        """The true devices (for tests and benchmarks; learning rules never see them)."""
+        return self._devices
+
+
+__all__ = ["CrossbarNetwork"]
