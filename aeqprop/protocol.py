@@ -27,14 +27,15 @@ from aeqprop.simulators.spice import SpiceConfig
 
 from .adaptive import AdaptiveReads
 from .agnostic import VARIANTS, AgnosticEP, Homeostat, Variant, group_eps
-from .data import SHAPES
 from .continual import ContinualEP
+from .data import SHAPES
 from .estimators import NEEDS, EstimatorName
 from .homeostasis import JacobianHomeostasis
 from .optim import SGD, layer_rates
 from .programming import NominalDevice, PulseProgrammer
 from .rules import EquilibriumPropagation, LearningRule
 from .system import AeqpropError, PhysicalSystem
+
 
 def _union(*models: type[BaseModel], default: str | None = None) -> Any:
     """A discriminated union on ``kind`` (a single model needs no discriminator).
