@@ -13,10 +13,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, check_shape
-from aeqprop.simulators.coupling import ControlCoupling, relax_interleaved
+from aeqprop.simulators.coupling import ControlCoupling
 
-from .network import Topology, energy_gradients, param_names
-from .solver import check_nudge, sweep
+from .floating import relax_floating
+from .network import Topology, param_names
+from .solver import check_nudge
 
 
 class FloatingHopfield:
@@ -84,13 +85,16 @@ class FloatingHopfield:
             raise ValueError("nudge: a nonzero beta needs a target")
 
     def relax(self) -> RelaxReport:
-        """Let units and parameters settle together under the present clamp, nudge and knobs."""
+        """Let units and parameters settle together under the present clamp, nudge and knobs.
+
+        Same iterates as alternating a sweep with the exact parameter update, with θ applied through batch Gram
+        matrices between sweeps (:mod:`.floating`) so that a sweep costs no parameter-sized array work.
+        """
         if self._x is None:
             raise RuntimeError("relax: clamp an input first")
         check_nudge(self._beta, self._target)
-        return relax_interleaved(
-            lambda: sweep(self._params, self._x, self._layers, self._beta, self._target),
-            lambda: energy_gradients(self._x, self._layers), self._params, self._coupling,
+        return relax_floating(
+            self._params, self._coupling, self._x, self._layers, self._beta, self._target,
             self._tol, self._tol_param, self._max_sweeps,
         )
 
