@@ -131,4 +131,43 @@ def relax_interleaved(
     )
 
 
-__all__ = ["ControlCoupling", "relax_interleaved", "relax_jointly"]
+class FloatingParameters:
+    """The contract operations every floating-parameter substrate shares: knobs, ε, parameter reads, snapshots.
+
+    A substrate provides ``_params`` (dict of arrays), ``_coupling`` (:class:`ControlCoupling`), ``_layers``
+    (warm-start state, one array per free layer), ``_dtype`` and ``_topology.depth``.
+    """
+
+    _params: dict[str, np.ndarray]
+    _coupling: ControlCoupling
+    _layers: list[np.ndarray]
+    _dtype: np.dtype
+
+    def read_params(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self._params.items()}
+
+    def set_controls(self, u: Mapping[str, np.ndarray]) -> None:
+        self._coupling.set_controls(u)
+
+    def set_coupling(self, eps: Mapping[str, float]) -> None:
+        self._coupling.set_eps(eps)
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        snap = {f"param.{k}": v.copy() for k, v in self._params.items()}
+        snap.update({f"control.{k}": v.copy() for k, v in self._coupling.u.items()})
+        snap.update({f"eps.{k}": np.array(v) for k, v in self._coupling.eps.items()})
+        snap.update({f"state.{i}": v.copy() for i, v in enumerate(self._layers)})
+        return snap
+
+    def restore(self, snapshot: Mapping[str, np.ndarray]) -> None:
+        for name in self._params:
+            self._params[name] = np.array(snapshot[f"param.{name}"], dtype=self._dtype)
+        self._coupling.set_controls({name: snapshot[f"control.{name}"] for name in self._params})
+        self._coupling.set_eps({name: float(snapshot[f"eps.{name}"]) for name in self._params})
+        self._layers = [
+            np.array(snapshot[f"state.{i}"], dtype=self._dtype)
+            for i in range(self._topology.depth) if f"state.{i}" in snapshot  # type: ignore[attr-defined]
+        ]
+
+
+__all__ = ["FloatingParameters", "ControlCoupling", "relax_interleaved", "relax_jointly"]

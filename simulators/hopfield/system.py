@@ -13,14 +13,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, check_shape
-from aeqprop.simulators.coupling import ControlCoupling
+from aeqprop.simulators.coupling import ControlCoupling, FloatingParameters
 
 from .floating import relax_floating
 from .network import Topology, param_names
 from .solver import check_nudge
 
 
-class FloatingHopfield:
+class FloatingHopfield(FloatingParameters):
     """Layered hard-sigmoid Hopfield network; (s, θ) relax jointly given the knobs u, batched, warm-started."""
 
     CAPABILITIES = frozenset({"homeostatic"})
@@ -103,36 +103,10 @@ class FloatingHopfield:
             raise RuntimeError("clamp and relax first")
         return self._layers[-1].copy()
 
-    def snapshot(self) -> dict[str, np.ndarray]:
-        snap = {f"param.{k}": v.copy() for k, v in self._params.items()}
-        snap.update({f"control.{k}": v.copy() for k, v in self._coupling.u.items()})
-        snap.update({f"eps.{k}": np.array(v) for k, v in self._coupling.eps.items()})
-        snap.update({f"state.{i}": v.copy() for i, v in enumerate(self._layers)})
-        return snap
-
-    def restore(self, snapshot: Mapping[str, np.ndarray]) -> None:
-        for name in self._params:
-            self._params[name] = np.array(snapshot[f"param.{name}"], dtype=self._dtype)
-        self._coupling.set_controls({name: snapshot[f"control.{name}"] for name in self._params})
-        self._coupling.set_eps({name: float(snapshot[f"eps.{name}"]) for name in self._params})
-        self._layers = [
-            np.array(snapshot[f"state.{i}"], dtype=self._dtype)
-            for i in range(self._topology.depth) if f"state.{i}" in snapshot
-        ]
-
     def close(self) -> None:
         self._x = None
 
-    # --- "homeostatic" ------------------------------------------------------------------------------------
-    def read_params(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self._params.items()}
-
-    def set_controls(self, u: Mapping[str, np.ndarray]) -> None:
-        self._coupling.set_controls(u)
-
-    def set_coupling(self, eps: Mapping[str, float]) -> None:
-        self._coupling.set_eps(eps)
-
+    # --- "homeostatic": set_controls, set_coupling, read_params, snapshot, restore come from FloatingParameters
     # --- what this system deliberately does not offer ---------------------------------------------------
     def read_local(self, reads: int = 1) -> dict[str, np.ndarray]:
         raise CapabilityError("the floating Hopfield network cannot measure dE/dtheta (no 'local' capability)")
@@ -149,7 +123,6 @@ class FloatingHopfield:
         if self._x is None:
             raise RuntimeError("clamp an input first")
         return self._x.shape[0]
-
 
 
 __all__ = ["FloatingHopfield"]
