@@ -11,7 +11,7 @@ over the batch, for every parameter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -217,6 +217,24 @@ def check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
         raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
 
 
+def nudge_target(
+    beta: complex, target: np.ndarray | None, current: np.ndarray | None, batch: Callable[[], int],
+    n_outputs: int, dtype: np.dtype | type = np.float64,
+) -> np.ndarray | None:
+    """The target a simulator keeps after ``nudge(beta, target)``: the new one, shape-checked against
+    (batch, n_outputs), else the current one; a nonzero ``beta`` with no target at all is an error.
+
+    ``batch`` is called only when a target is given, so ``nudge(0)`` works before the first clamp.
+    """
+    if target is not None:
+        target = np.asarray(target, dtype=dtype)
+        check_shape("nudge target", target, (batch(), n_outputs))
+        return target
+    if beta != 0 and current is None:
+        raise ValueError("nudge: a nonzero beta needs a target")
+    return current
+
+
 __all__ = [
     "CAPABILITIES",
     "AeqpropError",
@@ -236,4 +254,5 @@ __all__ = [
     "SteppableSystem",
     "SystemSpec",
     "check_shape",
+    "nudge_target",
 ]

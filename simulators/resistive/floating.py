@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, check_shape
+from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, nudge_target
 from aeqprop.simulators.coupling import ControlCoupling, FloatingParameters, relax_jointly
 
 from .network import Topology, init_params, input_voltages, local_gradients, param_names
@@ -90,12 +90,9 @@ class FloatingResistiveNetwork(FloatingParameters):
 
     def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
         self._beta = float(beta)
-        if target is not None:
-            target = np.asarray(target, dtype=self._dtype)
-            check_shape("nudge target", target, (self._batch(), self.spec.n_outputs))
-            self._target = target
-        elif self._beta != 0.0 and self._target is None:
-            raise ValueError("nudge: a nonzero beta needs a target")
+        self._target = nudge_target(
+            self._beta, target, self._target, self._batch, self.spec.n_outputs, self._dtype
+        )
 
     def relax(self) -> RelaxReport:
         """Let node voltages and parameters settle together under the present clamp, nudge and knobs."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, check_shape
+from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, nudge_target
 
 from .network import Topology, input_voltages, local_gradients, param_names
 from .solver import Coefficients, block_coordinate_descent, diagonals, input_drive
@@ -83,12 +83,9 @@ class ResistiveNetwork:
 
     def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
         self._beta = float(beta)
-        if target is not None:
-            target = np.asarray(target, dtype=self._dtype)
-            check_shape("nudge target", target, (self._batch(), self.spec.n_outputs))
-            self._target = target
-        elif self._beta != 0.0 and self._target is None:
-            raise ValueError("nudge: a nonzero beta needs a target")
+        self._target = nudge_target(
+            self._beta, target, self._target, self._batch, self.spec.n_outputs, self._dtype
+        )
 
     def relax(self) -> RelaxReport:
         if self._v_in is None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, check_shape
+from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, nudge_target
 
 from .network import local_products, param_names, relax_fixed_point
 
@@ -78,12 +78,9 @@ class SmoothNetwork:
         else:
             self._beta = float(np.real(beta))
             self._layers = [np.ascontiguousarray(s.real) for s in self._layers]
-        if target is not None:
-            target = np.asarray(target, dtype=np.float64)
-            check_shape("nudge target", target, (self._batch(), self.spec.n_outputs))
-            self._target = target
-        elif self._beta != 0 and self._target is None:
-            raise ValueError("nudge: a nonzero beta needs a target")
+        self._target = nudge_target(
+            self._beta, target, self._target, self._batch, self.spec.n_outputs, np.float64
+        )
 
     def relax(self) -> RelaxReport:
         if self._x is None:

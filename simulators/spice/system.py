@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from aeqprop.simulators.resistive.network import Topology, input_voltages, local_gradients, param_names
-from aeqprop.system import CapabilityError, NotSettled, ParamSpec, RelaxReport, SystemSpec, check_shape
+from aeqprop.system import CapabilityError, NotSettled, ParamSpec, RelaxReport, SystemSpec, nudge_target
 
 from .diodes import BehaviouralDiode, DiodeModel
 from .netlist import SolverOptions, assemble, input_section, nudge_section, parameter_section, saved_vectors
@@ -99,12 +99,9 @@ class SpiceNetwork:
 
     def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
         self._beta = float(beta)
-        if target is not None:
-            target = np.asarray(target, dtype=np.float64)
-            check_shape("nudge target", target, (self._batch(), self.spec.n_outputs))
-            self._target = target
-        elif self._beta != 0.0 and self._target is None:
-            raise ValueError("nudge: a nonzero beta needs a target")
+        self._target = nudge_target(
+            self._beta, target, self._target, self._batch, self.spec.n_outputs, np.float64
+        )
 
     def relax(self) -> RelaxReport:
         if self._v_in is None:
