@@ -24,6 +24,7 @@ def _join_checkout_folders() -> None:
 _join_checkout_folders()
 
 
+from .settings import ProtocolError, RuleSettings, SystemSettings
 from .system import (
     AeqpropError,
     CapabilityError,
@@ -46,7 +47,10 @@ __all__ = [
     "NotSettled",
     "ParamSpec",
     "PhysicalSystem",
+    "ProtocolError",
     "RelaxReport",
+    "RuleSettings",
+    "SystemSettings",
     "SystemSpec",
     "__version__",
 ]

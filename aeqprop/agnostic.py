@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .optim import layer_rates
-from .rules import StepReport
+from .optim import SGD, layer_rates
+from .rules import LearningRule, StepReport
+from .settings import ProtocolError, RuleSettings
 from .system import Arrays, CapabilityError, NotSettled, ParamSpec, PhysicalSystem
 
 Variant = Literal["optimistic", "pessimistic", "centered"]
@@ -288,4 +290,70 @@ class AgnosticEP:
             self._coupling_epoch = self.epoch
 
 
-__all__ = ["VARIANTS", "AgnosticEP", "HoldReport", "Homeostat", "NotHeld", "Variant", "group_eps", "nudges"]
+class HomeostasisConfig(BaseModel):
+    """The feedback loop that holds floating parameters at their set points (Aeqprop phase 2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tolerance: float = Field(default=1e-6, gt=0, description="Held when every parameter is this close to its set "
+                             "point (parameter units).")
+    max_iterations: int = Field(default=50, ge=1, description="Knob adjustments per hold before the run stops with "
+                                "an error.")
+    adaptive: bool = Field(default=True, description="Estimate each knob's gain from its measured response (else "
+                           "unit gain).")
+    max_gain: float = Field(default=16.0, ge=1, description="Largest knob gain the adaptive loop may use.")
+
+
+class AeqpropConfig(RuleSettings):
+    """Agnostic EP: parameters float with the state; the controller holds them and lets them drift."""
+
+    description: ClassVar[str] = "agnostic EP: parameters float with the state, held by homeostasis, eps is the rate"
+
+    kind: Literal["aeqprop"] = "aeqprop"
+    variant: Variant = Field(default="centered", description=f"One of {', '.join(VARIANTS)}.")
+    beta: float = Field(default=0.5, gt=0, description="Nudge strength; the variant sets the two nudges' signs.")
+    eps: float | list[float] = Field(description="Coupling eps of the weights (the learning rate): one value or "
+                                     "one per layer.")
+    eps_bias: float | list[float] | None = Field(default=None, description="eps of the biases (default: eps).")
+    decay: float = Field(default=1.0, gt=0, le=1, description="Multiply every eps by this after each epoch.")
+    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per output measurement.")
+    homeostasis: HomeostasisConfig = Field(default_factory=HomeostasisConfig)
+
+    @model_validator(mode="after")
+    def _positive(self) -> AeqpropConfig:
+        for what, value in (("eps", self.eps), ("eps_bias", self.eps_bias)):
+            values = value if isinstance(value, list) else [value]
+            if any(v is not None and v <= 0 for v in values):
+                raise ValueError(f"{what} must be positive, got {value}")
+        return self
+
+    def requires(self) -> frozenset[str]:
+        return AgnosticEP.requires
+
+    def needs_optimizer(self) -> bool:
+        return False
+
+    def needs_coupling(self) -> bool:
+        return True  # eps is always given: the rule sets it with set_coupling
+
+    def check_layers(self, layers: int) -> None:
+        layer_rates(self.eps, layers, "algorithm.eps")
+        if self.eps_bias is not None:
+            layer_rates(self.eps_bias, layers, "algorithm.eps_bias")
+
+    def summary(self) -> str:
+        return f"aeqprop [{self.variant}]"
+
+    def build(self, system: PhysicalSystem, optimizer: SGD | None, rng: np.random.Generator) -> LearningRule:
+        if optimizer is not None:
+            raise ProtocolError("algorithm 'aeqprop' has no optimizer (eps is its learning rate)")
+        h = self.homeostasis
+        homeostat = Homeostat(h.tolerance, h.max_iterations, h.adaptive, h.max_gain)
+        eps = group_eps(system.spec.params, self.eps, self.eps_bias)
+        return AgnosticEP(self.variant, self.beta, homeostat, eps, self.decay, self.reads)
+
+
+__all__ = [
+    "VARIANTS", "AeqpropConfig", "AgnosticEP", "HoldReport", "HomeostasisConfig", "Homeostat", "NotHeld", "Variant",
+    "group_eps", "nudges",
+]

@@ -12,11 +12,15 @@ increments over K steps quote η_EP / K). Needs capability ``stepwise``.
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
 import numpy as np
+from pydantic import Field, model_validator
 
 from .estimators import free_outputs
 from .optim import SGD
-from .rules import StepReport
+from .rules import LearningRule, StepReport
+from .settings import ProtocolError, RuleSettings
 from .system import PhysicalSystem, RelaxReport
 
 
@@ -79,3 +83,31 @@ class ContinualEP:
 
 
 __all__ = ["ContinualEP"]
+
+
+class CEPConfig(RuleSettings):
+    """Continual EP: parameters updated after every relaxation step of the nudged phase (``stepwise``)."""
+
+    description: ClassVar[str] = "continual EP: an update after every step of the nudged relaxation"
+
+    kind: Literal["cep"] = "cep"
+    beta: float = Field(default=1.0, description="Nudge strength (nonzero).")
+    steps: int = Field(default=10, ge=1, description="Nudged relaxation steps per batch, one update after each.")
+    sweeps_per_step: int = Field(default=1, ge=1, description="Solver sweeps (settle reads) per step.")
+    random_sign: bool = Field(default=False, description="Draw the sign of beta per batch.")
+    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per measurement.")
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> CEPConfig:
+        if self.beta == 0:
+            raise ValueError("beta must be nonzero")
+        return self
+
+    def requires(self) -> frozenset[str]:
+        return ContinualEP.requires
+
+    def build(self, system: PhysicalSystem, optimizer: SGD | None, rng: np.random.Generator) -> LearningRule:
+        if optimizer is None:
+            raise ProtocolError("algorithm 'cep' needs an [optimizer] section")
+        return ContinualEP(self.beta, self.steps, optimizer, rng, self.reads, self.sweeps_per_step,
+                           self.random_sign)

@@ -5,8 +5,11 @@
   small enough for a rig of a few SMUs and a switch matrix.
 * ``mnist``, ``fashion-mnist``, ``kmnist``: IDX files (gzip or raw) under ``<root>/<name>/`` with the
   standard names; the root comes from the protocol (``data.root``) or the ``AEQPROP_DATA`` variable.
+* a user file (``data.path``): an ``.npz`` archive holding ``x_train``, ``y_train``, ``x_test``, ``y_test``.
 
-Features are scaled to [0, 1]; labels are integers.
+Each named set is a :class:`DataSource` registered in the entry-point group ``aeqprop.datasets`` (a package
+may add its own). Every loaded set is checked by :func:`check_dataset` before it is used: finite features,
+integer labels within the classes, matching counts, no empty split. Built-in features are scaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -14,14 +17,19 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zipfile
+import zlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .system import AeqpropError
 
-#: (features, classes) of each known data set: lets ``validate`` check sizes without loading anything.
+#: (features, classes) of each built-in data set: lets ``validate`` check sizes without loading anything.
 SHAPES: dict[str, tuple[int, int]] = {
     "digits": (64, 10),
     "iris": (4, 3),
@@ -36,6 +44,7 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
 class DataError(AeqpropError):
@@ -98,18 +107,29 @@ def load_iris(test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX array (gzip-compressed or raw, told apart by the gzip magic bytes)."""
+    """Read an IDX array (gzip-compressed or raw, told apart by the gzip magic bytes).
+
+    Every way a file can be broken (unreadable, corrupt or truncated gzip, bad magic, header and size that
+    disagree) is a :class:`DataError` naming the file.
+    """
     path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DataError(f"{path}: not an IDX file (magic {raw[:4].hex()})")
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path}: IDX header truncated or without dimensions")
     shape = struct.unpack(f">{ndim}i", raw[4:header])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if any(n < 0 for n in shape):
+        raise DataError(f"{path}: IDX header has a negative size {shape}")
+    expected = header + int(np.prod(shape, dtype=object)) * dtype.itemsize
     if len(raw) != expected:
         raise DataError(f"{path}: IDX header says {shape} ({expected} bytes) but the file has {len(raw)} bytes")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
@@ -140,27 +160,263 @@ def _find(folder: Path, stem: str) -> Path:
     raise DataError(f"missing data file: {folder / stem}[.gz]")
 
 
-def load_idx_dataset(name: str, root: str | Path) -> Dataset:
+def load_idx_dataset(name: str, root: str | Path, classes: int | None = None) -> Dataset:
     """An MNIST-format data set from ``<root>/<name>/`` (standard file names, gzip or raw)."""
     folder = Path(root) / name
     arrays = {key: read_idx(_find(folder, stem)) for key, stem in IDX_FILES.items()}
     for split in ("train", "test"):
-        n_x, n_y = arrays[f"x_{split}"].shape[0], arrays[f"y_{split}"].shape[0]
-        if n_x != n_y:
-            raise DataError(f"{folder}: {n_x} {split} images but {n_y} labels")
+        images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if images.ndim < 2 or labels.ndim != 1:
+            raise DataError(f"{folder}: {split} images must have at least 2 dimensions and labels 1, got "
+                            f"{images.shape} and {labels.shape}")
     flat = {k: v.reshape(v.shape[0], -1).astype(np.float64) / 255.0 for k, v in arrays.items() if k.startswith("x")}
-    return Dataset(
-        name, flat["x_train"], arrays["y_train"].astype(np.int64), flat["x_test"],
-        arrays["y_test"].astype(np.int64), SHAPES.get(name, (0, 10))[1],
-    )
+    n_classes = classes if classes is not None else SHAPES.get(name, (0, 10))[1]
+    return check_dataset(Dataset(name, flat["x_train"], arrays["y_train"], flat["x_test"], arrays["y_test"],
+                                 n_classes), str(folder))
+
+
+def check_dataset(data: Dataset, where: str) -> Dataset:
+    """Return ``data`` with int64 labels after checking it, or raise a one-line :class:`DataError`.
+
+    Checked: 2-D finite float features, the same feature count in both splits, no empty split, one integer
+    label per sample, every label in ``[0, n_classes)``.
+    """
+    if data.n_classes < 1:
+        raise DataError(f"{where}: a data set needs at least one class, got {data.n_classes}")
+    labels = {}
+    for split in ("train", "test"):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise DataError(f"{where}: x_{split} must be (samples, features) with neither zero, got {x.shape}")
+        if x.dtype.kind not in "fiub":
+            raise DataError(f"{where}: x_{split} must be numbers, got dtype {x.dtype}")
+        if not np.all(np.isfinite(x)):
+            bad = int(np.argwhere(~np.isfinite(x))[0][0])
+            raise DataError(f"{where}: x_{split} sample {bad} holds a non-finite value (nan or inf)")
+        if y.ndim != 1 or y.shape[0] != x.shape[0]:
+            raise DataError(f"{where}: y_{split} must hold one label per sample ({x.shape[0]}), got shape {y.shape}")
+        if y.dtype.kind not in "iu":
+            raise DataError(f"{where}: y_{split} labels must be integers, got dtype {y.dtype}")
+        out = (y < 0) | (y >= data.n_classes)
+        if np.any(out):
+            i = int(np.argmax(out))
+            raise DataError(f"{where}: y_{split} label {int(y[i])} at sample {i} is outside 0..{data.n_classes - 1}")
+        labels[split] = y.astype(np.int64)
+    if data.x_train.shape[1] != data.x_test.shape[1]:
+        raise DataError(f"{where}: x_train has {data.x_train.shape[1]} features but x_test {data.x_test.shape[1]}")
+    return Dataset(data.name, data.x_train.astype(np.float64, copy=False), labels["train"],
+                   data.x_test.astype(np.float64, copy=False), labels["test"], data.n_classes)
+
+
+class DataConfig(BaseModel):
+    """``[data]``: which data set (a registered name or a user ``.npz`` file) and how targets are encoded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, description="A registered data set (aeqprop datasets); default digits.")
+    path: str | None = Field(default=None, description="A user .npz file with x_train, y_train, x_test, y_test "
+                             "(instead of name); relative paths are read from the working directory.")
+    root: str | None = Field(default=None, description="Folder holding <name>/ (default: $AEQPROP_DATA).")
+    test_fraction: float = Field(default=0.2, gt=0, lt=1, description="digits and iris: held-out fraction.")
+    split_seed: int = Field(default=0, description="digits and iris: seed of the stratified split.")
+    train_limit: int | None = Field(default=None, gt=0, description="Use only the first N training samples.")
+    test_limit: int | None = Field(default=None, gt=0, description="Use only the first N test samples.")
+    target_low: float = 0.0
+    target_high: float = 1.0
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str | None) -> str | None:
+        from .registry import DATASETS, RegistryError, entry
+
+        if name is not None:
+            try:
+                entry(DATASETS, name)
+            except RegistryError as exc:
+                raise ValueError(str(exc)) from None
+        return name
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if self.name is not None and self.path is not None:
+            raise ValueError("give data.name or data.path, not both")
+        if self.name is None and self.path is None:
+            self.name = "digits"
+        return self
+
+    @property
+    def label(self) -> str:
+        """How messages name the data set."""
+        return self.path if self.path is not None else str(self.name)
+
+    def source(self) -> DataSource:
+        """The :class:`DataSource` this section names."""
+        if self.path is not None:
+            return NpzSource(self.path)
+        from .registry import data_source
+
+        return data_source(str(self.name))()
+
+
+class DataSource(ABC):
+    """A data set a protocol can name: register a subclass in the entry-point group ``aeqprop.datasets``.
+
+    ``shape`` lets ``validate`` check the system's sizes without loading the whole set; ``load`` returns the
+    set (it is then passed through :func:`check_dataset`). Both read their options from the ``[data]``
+    section (``root``, ``test_fraction``, ``split_seed``); neither may download anything.
+    """
+
+    #: One line shown by ``aeqprop systems``.
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def shape(self, config: DataConfig) -> tuple[int, int]:
+        """(features, classes)."""
+
+    @abstractmethod
+    def load(self, config: DataConfig) -> Dataset:
+        """Train and test splits, features (n, features), integer labels."""
+
+
+def source_problems(cls: Any, base: type, name: str) -> list[str]:
+    """What is wrong with ``cls`` as a data source registered under ``name`` (checked when it is loaded)."""
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        return [f"is {cls!r}, not a subclass of aeqprop.data.DataSource"]
+    problems = []
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        problems.append(f"does not implement {', '.join(missing)}")
+    description = getattr(cls, "description", None)
+    if not isinstance(description, str) or not description.strip() or "\n" in description.strip():
+        problems.append("needs a one-line class attribute 'description'")
+    return problems
+
+
+class Digits(DataSource):
+    description = "scikit-learn's 8x8 handwritten digits (1,797 images, 64 features, 10 classes)"
+
+    def shape(self, config: DataConfig) -> tuple[int, int]:
+        return SHAPES["digits"]
+
+    def load(self, config: DataConfig) -> Dataset:
+        return load_digits(config.test_fraction, config.split_seed)
+
+
+class Iris(DataSource):
+    description = "scikit-learn's iris (150 samples, 4 features, 3 classes), min-max scaled"
+
+    def shape(self, config: DataConfig) -> tuple[int, int]:
+        return SHAPES["iris"]
+
+    def load(self, config: DataConfig) -> Dataset:
+        return load_iris(config.test_fraction, config.split_seed)
+
+
+class IdxSource(DataSource):
+    """An MNIST-format set in ``<data.root>/<folder>/`` (28x28 images, 10 classes)."""
+
+    folder: ClassVar[str] = ""
+
+    def shape(self, config: DataConfig) -> tuple[int, int]:
+        return SHAPES[self.folder]
+
+    def load(self, config: DataConfig) -> Dataset:
+        return load_idx_dataset(self.folder, data_root(config.root))
+
+
+class Mnist(IdxSource):
+    description = "MNIST handwritten digits from IDX files under data.root (784 features, 10 classes)"
+    folder = "mnist"
+
+
+class FashionMnist(IdxSource):
+    description = "Fashion-MNIST from IDX files under data.root (784 features, 10 classes)"
+    folder = "fashion-mnist"
+
+
+class Kmnist(IdxSource):
+    description = "Kuzushiji-MNIST from IDX files under data.root (784 features, 10 classes)"
+    folder = "kmnist"
+
+
+class NpzSource(DataSource):
+    """A user file: an ``.npz`` archive with ``x_train``, ``y_train``, ``x_test``, ``y_test``.
+
+    Classes are ``max(label) + 1`` over both splits; ``shape`` reads the labels and only the headers of the
+    feature arrays.
+    """
+
+    description = "a user .npz file (data.path) with x_train, y_train, x_test, y_test"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+
+    def _open(self) -> zipfile.ZipFile:
+        if not self.path.is_file():
+            raise DataError(f"{self.path}: no such data file")
+        try:
+            archive = zipfile.ZipFile(self.path)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{self.path}: not an .npz archive: {exc}") from None
+        missing = [k for k in NPZ_KEYS if f"{k}.npy" not in archive.namelist()]
+        if missing:
+            archive.close()
+            raise DataError(f"{self.path}: missing arrays {', '.join(missing)} (an .npz needs {', '.join(NPZ_KEYS)})")
+        return archive
+
+    def _array(self, archive: zipfile.ZipFile, key: str, header_only: bool = False) -> Any:
+        try:
+            with archive.open(f"{key}.npy") as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape = read_header(fh)[0]
+                if header_only:
+                    return shape
+                fh.seek(0)
+                return np.lib.format.read_array(fh, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise DataError(f"{self.path}: {key}: unreadable array: {exc}") from None
+
+    def _classes(self, y_train: np.ndarray, y_test: np.ndarray) -> int:
+        for key, y in (("y_train", y_train), ("y_test", y_test)):
+            if y.dtype.kind not in "iu" or y.ndim != 1 or y.size == 0:
+                raise DataError(f"{self.path}: {key} must be a non-empty 1-D integer array, got dtype {y.dtype} "
+                                f"shape {y.shape}")
+            if y.min() < 0:
+                raise DataError(f"{self.path}: {key} holds a negative label {int(y.min())}")
+        return int(max(y_train.max(), y_test.max())) + 1
+
+    def shape(self, config: DataConfig) -> tuple[int, int]:
+        with self._open() as archive:
+            x_shape = self._array(archive, "x_train", header_only=True)
+            classes = self._classes(self._array(archive, "y_train"), self._array(archive, "y_test"))
+        features = int(np.prod(x_shape[1:])) if len(x_shape) >= 2 else 0
+        return features, classes
+
+    def load(self, config: DataConfig) -> Dataset:
+        with self._open() as archive:
+            arrays = {k: self._array(archive, k) for k in NPZ_KEYS}
+        classes = self._classes(arrays["y_train"], arrays["y_test"])
+        x = {k: arrays[k].reshape(arrays[k].shape[0], -1) if arrays[k].ndim >= 2 else arrays[k]
+             for k in ("x_train", "x_test")}
+        return Dataset(str(self.path), x["x_train"], arrays["y_train"], x["x_test"], arrays["y_test"], classes)
+
+
+def load_data(config: DataConfig) -> Dataset:
+    """Load, check and limit the data set a ``[data]`` section names."""
+    where = config.label
+    data = check_dataset(config.source().load(config), where)
+    return data.limit(config.train_limit, config.test_limit)
 
 
 def load_dataset(name: str, root: str | None = None, test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
-    """Load a data set by name (see :data:`SHAPES`)."""
-    if name == "digits":
-        return load_digits(test_fraction, split_seed)
-    if name == "iris":
-        return load_iris(test_fraction, split_seed)
-    if name in SHAPES:
-        return load_idx_dataset(name, data_root(root))
-    raise DataError(f"unknown data set {name!r}; known: {', '.join(SHAPES)}")
+    """Load a registered data set by name (checked, not limited)."""
+    from .registry import RegistryError, data_source
+
+    try:
+        source = data_source(name)()
+    except RegistryError as exc:
+        raise DataError(str(exc)) from None
+    config = DataConfig(name=name, root=root, test_fraction=test_fraction, split_seed=split_seed)
+    return check_dataset(source.load(config), name)

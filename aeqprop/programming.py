@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
-from .system import PulsedSystem
+from .settings import ProtocolError
+from .system import PhysicalSystem, PulsedSystem
 
 Rounding = Literal["nearest", "stochastic"]
 
@@ -162,3 +164,32 @@ class PulseProgrammer:
 
 
 __all__ = ["NominalDevice", "ProgramReport", "PulseProgrammer", "Rounding"]
+
+
+class PulseProgrammingConfig(BaseModel):
+    """``[algorithm.programming]``: program conductances by pulses counted from a nominal device model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["pulses"] = "pulses"
+    levels: int = Field(ge=1, description="Nominal pulses from g_min to g_max.")
+    a_pot: float = Field(default=math.inf, gt=0, description="Nominal potentiation nonlinearity (inf = linear).")
+    a_dep: float = Field(default=math.inf, gt=0, description="Nominal depression nonlinearity (inf = linear).")
+    g_min: float | None = Field(default=None, ge=0, description="Nominal window low end (default: the system's "
+                                "bounds).")
+    g_max: float | None = Field(default=None, gt=0, description="Nominal window high end (default: the system's "
+                                "bounds).")
+    rounding: Literal["nearest", "stochastic"] = Field(default="stochastic", description="Rounding of pulse counts.")
+    write_verify: bool = Field(default=False, description="Read back and correct after each programming.")
+    verify_iterations: int = Field(default=3, ge=1, description="Most correction rounds per programming.")
+    verify_tolerance: float = Field(default=1.0, gt=0, description="Correct only misses larger than this (pulses).")
+
+    def build(self, system: PhysicalSystem, rng: np.random.Generator) -> PulseProgrammer:
+        bounds = [p.bounds for p in system.spec.params.values() if p.role == "weight"]
+        lo = self.g_min if self.g_min is not None else min(b[0] or 0.0 for b in bounds)
+        hi = self.g_max if self.g_max is not None else max((b[1] for b in bounds if b[1] is not None), default=None)
+        if hi is None:
+            raise ProtocolError("algorithm.programming: the system states no conductance window; set g_max")
+        device = NominalDevice(lo, hi, self.levels, self.a_pot, self.a_dep)
+        return PulseProgrammer(device, rng, self.rounding, self.write_verify, self.verify_iterations,
+                               self.verify_tolerance)

@@ -6,17 +6,19 @@ system is everything needed to continue a run exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 import math
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Protocol
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from .adaptive import AdaptiveReads, split_estimate
-from .estimators import EstimatorName, estimate_gradient, free_outputs
+from .estimators import NEEDS, EstimatorName, estimate_gradient, free_outputs
+from .homeostasis import JacobianHomeostasis
 from .optim import SGD
-from .programming import PulseProgrammer
+from .programming import PulseProgrammer, PulseProgrammingConfig
+from .settings import ProtocolError, RuleSettings
 from .system import PhysicalSystem
 
 
@@ -161,3 +163,64 @@ class EquilibriumPropagation:
         self._rng.bit_generator.state = state["rng"]
         if self.adaptive is not None:
             self.adaptive.load_state_dict(state["adaptive"])
+
+
+class EPConfig(RuleSettings):
+    """Equilibrium propagation with measured local gradients and programmed SGD updates."""
+
+    description: ClassVar[str] = "equilibrium propagation: measured local gradients, programmed SGD updates"
+
+    kind: Literal["ep"] = "ep"
+    estimator: EstimatorName = Field(
+        default="centered", description="one-sided, random-sign, centered, stencil (O(β⁴)) or cauchy (complex)."
+    )
+    beta: float = Field(default=1.0, description="Nudge strength (nonzero; its sign matters for one-sided).")
+    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per measurement (start value if "
+                       "adaptive).")
+    adaptive_reads: bool = Field(default=False, description="Double/halve reads to keep the estimate's SNR >= min_snr.")
+    min_snr: float = Field(default=2.0, gt=0, description="Adaptive reads: SNR below which reads double.")
+    max_reads: int = Field(default=64, ge=2, description="Adaptive reads: upper bound on reads.")
+    programming: PulseProgrammingConfig | None = Field(
+        default=None, description="Program conductances by counted pulses (needs capability 'pulse')."
+    )
+    points: int = Field(default=4, ge=2, description="cauchy only: complex nudges on the circle |β|.")
+    homeostasis: float = Field(
+        default=0.0, ge=0,
+        description="Weight λ of Jacobian homeostasis (λ/2 ‖J − Jᵀ‖², measured by state kicks; needs 'perturb').",
+    )
+    homeostasis_params: list[str] | None = Field(
+        default=None, description="Parameter groups the homeostasis term trims (default: every weight group).",
+    )
+    homeostasis_probes: int = Field(default=2, ge=1, description="Parameter directions probed per step.")
+    homeostasis_step: float = Field(default=1e-3, gt=0, description="Size of the parameter probe.")
+    homeostasis_kick: float = Field(default=1e-4, gt=0, description="Size of the state kicks.")
+    homeostasis_kicks: int = Field(default=32, ge=1, description="Kick pairs per penalty measurement.")
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> EPConfig:
+        if self.beta == 0:
+            raise ValueError("beta must be nonzero")
+        return self
+
+    def requires(self) -> frozenset[str]:
+        needs = EquilibriumPropagation.requires | NEEDS.get(self.estimator, frozenset())
+        if self.programming is not None:
+            needs = needs | {"pulse"}
+        return needs | JacobianHomeostasis.requires if self.homeostasis > 0 else needs
+
+    def summary(self) -> str:
+        return f"ep [{self.estimator}]"
+
+    def build(self, system: PhysicalSystem, optimizer: SGD | None, rng: np.random.Generator) -> LearningRule:
+        if optimizer is None:
+            raise ProtocolError("algorithm 'ep' needs an [optimizer] section")
+        homeostasis = None
+        if self.homeostasis > 0:
+            homeostasis = JacobianHomeostasis(
+                system.spec, self.homeostasis, self.homeostasis_params, self.homeostasis_probes,
+                self.homeostasis_step, self.homeostasis_kick, self.homeostasis_kicks,
+            )
+        programmer = None if self.programming is None else self.programming.build(system, rng)
+        adaptive = AdaptiveReads(self.reads, self.min_snr, max_reads=self.max_reads) if self.adaptive_reads else None
+        return EquilibriumPropagation(self.estimator, self.beta, optimizer, rng, self.reads, self.points,
+                                      homeostasis, programmer, adaptive)

@@ -126,7 +126,7 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
     Module level and dependent only on its arguments, so that process pools and Dask workers can run it.
     """
     from .cli.run import versions
-    from .data import load_dataset
+    from .data import load_data
     from .protocol import build, to_dict
     from .trainer import Trainer, TrainSettings
 
@@ -141,8 +141,7 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
         if path.exists() and not resume:
             shutil.rmtree(path)
         run_dir = RunDirectory.open(path) if resume else RunDirectory.create(path, to_dict(protocol))
-        data = load_dataset(protocol.data.name, protocol.data.root, protocol.data.test_fraction,
-                            protocol.data.split_seed).limit(protocol.data.train_limit, protocol.data.test_limit)
+        data = load_data(protocol.data)
         parts = build(protocol)
         settings = TrainSettings(
             epochs=protocol.run.epochs, batch_size=protocol.run.batch_size,

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from aeqprop.settings import SystemSettings
 from aeqprop.system import (
     CapabilityError,
     InstrumentFault,
@@ -36,10 +37,11 @@ __all__ = ["CrossbarRig", "RigConfig"]
 log = logging.getLogger("aeqprop.drivers")
 
 
-class RigConfig(BaseModel):
+class RigConfig(SystemSettings):
     """A crossbar front-end board on a VISA resource (TCP socket) or a serial port, with its safety limits."""
 
     model_config = ConfigDict(extra="forbid")
+    description: ClassVar[str] = "a crossbar front-end board over VISA (TCP) or a serial port, with safety limits"
 
     kind: Literal["rig"] = "rig"
     inputs: int = Field(gt=0, description="Inputs the controller drives (data features).")

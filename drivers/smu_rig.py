@@ -15,11 +15,12 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aeqprop.settings import SystemSettings
 from aeqprop.system import (
     CapabilityError,
     InstrumentFault,
@@ -59,10 +60,11 @@ class MatrixWiring(BaseModel):
     common_column: int = Field(default=12, ge=1, le=12, description="Column wired to circuit common on every slot.")
 
 
-class SmuRigConfig(BaseModel):
+class SmuRigConfig(SystemSettings):
     """SMUs + a 707B around a layered resistive crossbar; parameters are the device conductances."""
 
     model_config = ConfigDict(extra="forbid")
+    description: ClassVar[str] = "source-measure units and a Keithley 707B switch matrix around a crossbar"
 
     kind: Literal["smu-rig"] = "smu-rig"
     inputs: int = Field(gt=0, description="Data features; each needs two source SMUs (+x and -x lines).")
@@ -135,6 +137,10 @@ class SmuRigConfig(BaseModel):
 
     def capabilities(self) -> frozenset[str]:
         return SmuRig.CAPABILITIES
+
+    def layer_count(self) -> int:
+        """Weight layers: one per hidden layer, plus the output layer."""
+        return len(self.hidden) + 1
 
     def feature_counts(self) -> tuple[int, int]:
         return self.inputs, self.outputs

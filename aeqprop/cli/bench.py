@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from aeqprop.data import load_dataset, one_hot
+from aeqprop.data import load_data, one_hot
 from aeqprop.estimators import NEEDS
 from aeqprop.fidelity import bias_orders, format_table, parse_estimator, sweep
 from aeqprop.protocol import ProtocolError, build, load_protocol, oracle_for
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     system = build(protocol).system
     truth_of = oracle_for(protocol, system)
     data = protocol.data
-    dataset = load_dataset(data.name, data.root, data.test_fraction, data.split_seed)
+    dataset = load_data(data.model_copy(update={'train_limit': None, 'test_limit': None}))
     x = dataset.x_train[: args.samples]
     y = one_hot(dataset.y_train[: args.samples], dataset.n_classes, data.target_low, data.target_high)
     caps = system.spec.capabilities
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"points": [p.as_dict() for p in points], "bias_orders": bias_orders(points)}, indent=2))
         return 0
-    print(f"{system.spec.description}; {args.samples} samples of {data.name}; true gradient from the oracle")
+    print(f"{system.spec.description}; {args.samples} samples of {data.label}; true gradient from the oracle")
     print(format_table(points))
     orders = bias_orders(points)
     if orders:

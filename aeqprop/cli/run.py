@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aeqprop import __version__
-from aeqprop.data import load_dataset
+from aeqprop.data import load_data
 from aeqprop.protocol import ProtocolError, build, load_protocol, read_raw, to_dict, validate_raw
 from aeqprop.rundir import RunDirectory
 from aeqprop.system import AeqpropError
@@ -76,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = RunDirectory.open(args.resume)
         saved = to_dict(validate_raw(read_raw(run_dir.protocol_path), str(run_dir.protocol_path)))
         _check_same(saved, to_dict(protocol))
-    data = load_dataset(protocol.data.name, protocol.data.root, protocol.data.test_fraction, protocol.data.split_seed)
-    data = data.limit(protocol.data.train_limit, protocol.data.test_limit)
+    data = load_data(protocol.data)
     parts = build(protocol)
     try:
         if not args.resume:

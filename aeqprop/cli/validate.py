@@ -17,11 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     protocol = load_protocol(args.protocol, args.overrides)
-    algorithm = protocol.algorithm
-    flavour = getattr(algorithm, "estimator", None) or getattr(algorithm, "variant", None)
-    rule = f"{algorithm.kind} [{flavour}]" if flavour else algorithm.kind
     print(
-        f"{args.protocol}: ok ({protocol.system.kind} system, {rule}, data {protocol.data.name}, "
+        f"{args.protocol}: ok ({protocol.system.kind} system, {protocol.algorithm.summary()}, data {protocol.data.label}, "
         f"{protocol.run.epochs} epochs)"
     )
     return 0

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from aeqprop.settings import SystemSettings
 
 
-class AsymmetricConfig(BaseModel):
+class AsymmetricConfig(SystemSettings):
     """A layered tanh network whose backward couplings differ from the forward ones by ``asymmetry``."""
 
     model_config = ConfigDict(extra="forbid")
+    description: ClassVar[str] = "a layered tanh network with untied forward and backward couplings"
 
     kind: Literal["asymmetric"] = "asymmetric"
     inputs: int = Field(gt=0, description="Input units (clamped).")
@@ -34,6 +37,10 @@ class AsymmetricConfig(BaseModel):
         from .system import AsymmetricNetwork
 
         return AsymmetricNetwork.CAPABILITIES if self.offers is None else frozenset(self.offers)
+
+    def layer_count(self) -> int:
+        """Weight layers: one per hidden layer, plus the output layer."""
+        return len(self.hidden) + 1
 
     def feature_counts(self) -> tuple[int, int]:
         return self.inputs, self.outputs

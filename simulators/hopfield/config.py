@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from aeqprop.settings import SystemSettings
 
 from .network import Topology, init_params, param_names
 
 
-class FloatingHopfieldConfig(BaseModel):
+class FloatingHopfieldConfig(SystemSettings):
     """A layered hard-sigmoid Hopfield network whose weights and biases float under knobs u."""
 
     model_config = ConfigDict(extra="forbid")
+    description: ClassVar[str] = "a hard-sigmoid Hopfield network whose weights float under control knobs (for aeqprop)"
 
     kind: Literal["hopfield-floating"] = "hopfield-floating"
     inputs: int = Field(gt=0, description="Input units (clamped to the features).")
@@ -45,6 +48,14 @@ class FloatingHopfieldConfig(BaseModel):
         from .system import FloatingHopfield
 
         return FloatingHopfield.CAPABILITIES
+
+    def layer_count(self) -> int:
+        """Weight layers: one per hidden layer, plus the output layer."""
+        return len(self.hidden) + 1
+
+    def settable_coupling(self) -> bool:
+        """The knobs' coupling eps is set by the controller (``set_coupling``)."""
+        return True
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
+from aeqprop.simulators.resistive.network import Topology, init_params
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from aeqprop.simulators.resistive.network import Topology, init_params
+from aeqprop.settings import SystemSettings
 
 from .devices import DeviceModel
 
@@ -42,10 +43,11 @@ class DeviceConfig(BaseModel):
         return DeviceModel(**self.model_dump())
 
 
-class CrossbarConfig(BaseModel):
+class CrossbarConfig(SystemSettings):
     """A layered resistive network built from memristive crossbars, read through noisy instruments."""
 
     model_config = ConfigDict(extra="forbid")
+    description: ClassVar[str] = "a resistive network of simulated memristive crossbars: pulses, noise, faults"
 
     kind: Literal["crossbar"] = "crossbar"
     inputs: int = Field(gt=0, description="Input features; each drives two sources, +gain*x and -gain*x.")
@@ -72,6 +74,10 @@ class CrossbarConfig(BaseModel):
         from .crossbar import CrossbarNetwork
 
         return CrossbarNetwork.CAPABILITIES
+
+    def layer_count(self) -> int:
+        """Weight layers: one per hidden layer, plus the output layer."""
+        return len(self.hidden) + 1
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from aeqprop.settings import SystemSettings
 
 from .network import Topology, init_params
 
 
-class ResistiveConfig(BaseModel):
+class ResistiveConfig(SystemSettings):
     """A layered nonlinear resistive network (deep resistive network, Scellier 2024)."""
 
     model_config = ConfigDict(extra="forbid")
+    description: ClassVar[str] = "a layered nonlinear resistive network with diodes (deep resistive network), solved in numpy"
 
     kind: Literal["resistive"] = "resistive"
     inputs: int = Field(gt=0, description="Input features; each drives two sources, +gain*x and -gain*x.")
@@ -45,6 +48,10 @@ class ResistiveConfig(BaseModel):
         from .system import ResistiveNetwork
 
         return ResistiveNetwork.CAPABILITIES if self.offers is None else frozenset(self.offers)
+
+    def layer_count(self) -> int:
+        """Weight layers: one per hidden layer, plus the output layer."""
+        return len(self.hidden) + 1
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""

@@ -10,13 +10,14 @@ nothing here knows about learning, and there is deliberately no ``read_local``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, nudge_target
 from aeqprop.simulators.coupling import ControlCoupling, FloatingParameters, relax_jointly
+from pydantic import ConfigDict, Field, field_validator
+
+from aeqprop.settings import SystemSettings
+from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, nudge_target
 
 from .network import Topology, init_params, input_voltages, local_gradients, param_names
 from .solver import Coefficients, block_coordinate_descent, diagonals, input_drive
@@ -137,10 +138,11 @@ class FloatingResistiveNetwork(FloatingParameters):
         )
 
 
-class FloatingResistiveConfig(BaseModel):
+class FloatingResistiveConfig(SystemSettings):
     """A layered nonlinear resistive network whose conductances float under knobs u (``resistive-floating``)."""
 
     model_config = ConfigDict(extra="forbid")
+    description: ClassVar[str] = "a resistive network whose conductances float under control knobs (for aeqprop)"
 
     kind: Literal["resistive-floating"] = "resistive-floating"
     inputs: int = Field(gt=0, description="Input features; each drives two sources, +gain*x and -gain*x.")
@@ -171,6 +173,14 @@ class FloatingResistiveConfig(BaseModel):
 
     def capabilities(self) -> frozenset[str]:
         return FloatingResistiveNetwork.CAPABILITIES
+
+    def layer_count(self) -> int:
+        """Weight layers: one per hidden layer, plus the output layer."""
+        return len(self.hidden) + 1
+
+    def settable_coupling(self) -> bool:
+        """The knobs' coupling eps is set by the controller (``set_coupling``)."""
+        return True
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from aeqprop.settings import SystemSettings
 
 
-class SmoothConfig(BaseModel):
+class SmoothConfig(SystemSettings):
     """A tied layered tanh network (a smooth Hopfield-like energy system); accepts complex nudges."""
 
     model_config = ConfigDict(extra="forbid")
+    description: ClassVar[str] = "a tied layered tanh network; relaxes in complex arithmetic (holomorphic EP)"
 
     kind: Literal["smooth"] = "smooth"
     inputs: int = Field(gt=0, description="Input units (clamped).")
@@ -30,6 +33,10 @@ class SmoothConfig(BaseModel):
         from .system import SmoothNetwork
 
         return SmoothNetwork.CAPABILITIES if self.offers is None else frozenset(self.offers)
+
+    def layer_count(self) -> int:
+        """Weight layers: one per hidden layer, plus the output layer."""
+        return len(self.hidden) + 1
 
     def feature_counts(self) -> tuple[int, int]:
         return self.inputs, self.outputs

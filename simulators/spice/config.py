@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from aeqprop.simulators.resistive.network import Topology, init_params
+from pydantic import ConfigDict, Field, field_validator
+
+from aeqprop.settings import SystemSettings
 
 from .diodes import BehaviouralDiode, DiodeModel, JunctionDiode
 from .netlist import SolverOptions
 
 
-class SpiceConfig(BaseModel):
+class SpiceConfig(SystemSettings):
     """The layered resistive network of ``kind = "resistive"``, solved by ngspice with a chosen diode model.
 
     The fields shared with the resistive network mean the same and draw the same initial parameters from the
@@ -21,6 +22,7 @@ class SpiceConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+    description: ClassVar[str] = "the resistive network solved by ngspice as a real circuit"
 
     kind: Literal["spice"] = "spice"
     inputs: int = Field(gt=0, description="Input features; each drives two sources, +gain*x and -gain*x.")
@@ -65,6 +67,10 @@ class SpiceConfig(BaseModel):
         from .system import SpiceNetwork
 
         return SpiceNetwork.CAPABILITIES if self.offers is None else frozenset(self.offers)
+
+    def layer_count(self) -> int:
+        """Weight layers: one per hidden layer, plus the output layer."""
+        return len(self.hidden) + 1
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""
