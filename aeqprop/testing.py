@@ -106,7 +106,7 @@ class _Context:
         finally:
             try:
                 system.close()
-            except Exception:  # noqa: BLE001 - close's own promise is checked by "close"; here it must not mask
+            except Exception:
                 pass
 
     def free(self, system: PhysicalSystem, x: np.ndarray | None = None) -> np.ndarray:
@@ -252,7 +252,7 @@ def check_capabilities(ctx: _Context) -> None:
                 use(system, ctx)
             except CapabilityError:
                 continue
-            except Exception as exc:  # noqa: BLE001 - the point is to name what it raised instead
+            except Exception as exc:
                 raise _Failed(f"capability {capability!r} is not offered, and using it raised "
                               f"{type(exc).__name__}: {exc} instead of CapabilityError") from None
             raise _Failed(f"capability {capability!r} is not offered, yet using it raised no CapabilityError")
@@ -313,7 +313,7 @@ def check_inputs(ctx: _Context) -> None:
                 call(system)
             except ValueError:
                 continue
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise _Failed(f"{what} raised {type(exc).__name__}: {exc} instead of ValueError") from None
             raise _Failed(f"{what} was accepted silently")
 
@@ -498,7 +498,7 @@ def check_program(ctx: _Context) -> None:
                 system.program(delta)
             except error:
                 continue
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise _Failed(f"program() with {what} raised {type(exc).__name__}: {exc} instead of "
                               f"{error.__name__}") from None
             raise _Failed(f"program() with {what} was accepted silently")
@@ -522,7 +522,7 @@ def check_unstable_nudge(ctx: _Context) -> None:
                 continue
             except _Failed:
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise _Failed(f"relax() under nudge({beta:g}) raised {type(exc).__name__}: {exc} instead of "
                               "NotSettled") from None
             if not np.all(np.isfinite(outputs)):
@@ -539,7 +539,7 @@ def check_close(ctx: _Context) -> None:
         system.close()
         try:
             system.close()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _Failed(f"a second close() on a {'used' if used else 'fresh'} system raised "
                           f"{type(exc).__name__}: {exc}") from None
 
@@ -607,7 +607,7 @@ def check_system(
             report.skipped[name] = str(why)
         except _Failed as exc:
             report.failures.append(CheckFailure(name, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a crash is a failure of that check, named
+        except Exception as exc:
             report.failures.append(CheckFailure(name, f"raised {type(exc).__name__}: {exc}"))
         else:
             report.passed.append(name)
