@@ -116,7 +116,10 @@ def test_training_over_visa_tcp_equals_the_simulator(reference: dict) -> None:
         assert np.array_equal(value, via_tcp["params"][name]), name
     assert via_tcp["summary"]["test_accuracy"] == direct["summary"]["test_accuracy"]
     assert via_tcp["summary"]["train_loss"] == direct["summary"]["train_loss"]
-    assert via_tcp["summary"]["test_accuracy"] > 0.1  # it learned something from 2 x 20 samples
+    # It learned something from 2 x 20 samples: the training loss ends below what a rule that learns nothing
+    # reaches. Measured: 0.433 trained, 0.478 with optimizer.lr = 0; test accuracy on 20 samples does not
+    # separate them (0.20 both), so it is no floor.
+    assert via_tcp["summary"]["train_loss"] < 0.455
 
 
 def test_round_trips_per_sample(reference: dict) -> None:
