@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -24,10 +25,15 @@ from .system import (
     CAPABILITIES,
     AeqpropError,
     CapabilityError,
+    ComplexNudgeSystem,
+    HomeostaticSystem,
     NotSettled,
     ParamSpec,
+    PerturbableSystem,
     PhysicalSystem,
+    PulsedSystem,
     RelaxReport,
+    SteppableSystem,
     SystemSpec,
 )
 
@@ -224,11 +230,11 @@ def _within_bounds(what: str, name: str, value: np.ndarray, p: ParamSpec, rtol: 
 _USES: dict[str, tuple[tuple[str, ...], Callable[[PhysicalSystem, _Context], object]]] = {
     "local": (("read_local",), lambda s, c: s.read_local()),
     "program": (("program", "read_params"), lambda s, c: s.program({})),
-    "homeostatic": (("set_controls", "read_params"), lambda s, c: s.set_controls({})),
-    "perturb": (("perturb", "read_state"), lambda s, c: s.read_state()),  # type: ignore[attr-defined]
-    "stepwise": (("step",), lambda s, c: s.step(1)),  # type: ignore[attr-defined]
-    "complex": ((), lambda s, c: s.nudge(0.5j * c.beta, c.target)),
-    "pulse": (("apply_pulses",), lambda s, c: s.apply_pulses({})),  # type: ignore[attr-defined]
+    "homeostatic": (("set_controls", "read_params"), lambda s, c: cast(HomeostaticSystem, s).set_controls({})),
+    "perturb": (("perturb", "read_state"), lambda s, c: cast(PerturbableSystem, s).read_state()),
+    "stepwise": (("step",), lambda s, c: cast(SteppableSystem, s).step(1)),
+    "complex": ((), lambda s, c: cast(ComplexNudgeSystem, s).nudge(0.5j * c.beta, c.target)),
+    "pulse": (("apply_pulses",), lambda s, c: cast(PulsedSystem, s).apply_pulses({})),
 }
 #: Methods every system has (the base protocol): a missing capability must raise from them, not be absent.
 _BASE_METHODS = {"read_local", "program"}
@@ -267,20 +273,21 @@ def _use_offered(system: PhysicalSystem, ctx: _Context, offered: set[str]) -> No
     if "local" in offered:
         _check_param_arrays("read_local()", system.read_local(), spec)
     if "homeostatic" in offered and not ctx.hardware_safe:
-        system.set_controls(system.read_params())  # type: ignore[attr-defined]
+        cast(HomeostaticSystem, system).set_controls(system.read_params())
     if "perturb" in offered:
-        state = np.asarray(system.read_state())  # type: ignore[attr-defined]
+        probed = cast(PerturbableSystem, system)
+        state = np.asarray(probed.read_state())
         if state.ndim != 2 or state.shape[0] != ctx.x.shape[0]:
             raise _Failed(f"read_state() has shape {state.shape}, expected (batch={ctx.x.shape[0]}, n_state)")
-        system.perturb(np.zeros_like(state))  # type: ignore[attr-defined]
-        if np.asarray(system.read_state()).shape != state.shape:  # type: ignore[attr-defined]
+        probed.perturb(np.zeros_like(state))
+        if np.asarray(probed.read_state()).shape != state.shape:
             raise _Failed("read_state() changed shape after perturb()")
     if "stepwise" in offered:
-        report = system.step(1)  # type: ignore[attr-defined]
+        report = cast(SteppableSystem, system).step(1)
         if report is not None and not isinstance(report, RelaxReport):
             raise _Failed(f"step() returned a {type(report).__name__}, not a RelaxReport or None")
     if "complex" in offered:
-        system.nudge(0.5j * ctx.beta, ctx.target)
+        cast(ComplexNudgeSystem, system).nudge(0.5j * ctx.beta, ctx.target)
         _relaxed(system)
         if "local" in offered:
             _check_param_arrays("read_local() under a complex nudge", system.read_local(), spec)
@@ -290,18 +297,21 @@ def _use_offered(system: PhysicalSystem, ctx: _Context, offered: set[str]) -> No
         if "program" in offered:
             system.program({name: np.zeros(p.shape) for name, p in spec.params.items()})
         if "pulse" in offered:
-            system.apply_pulses({name: np.zeros(p.shape, dtype=np.int64)  # type: ignore[attr-defined]
-                                 for name, p in spec.params.items() if p.role == "weight"})
+            cast(PulsedSystem, system).apply_pulses(
+                {name: np.zeros(p.shape, dtype=np.int64) for name, p in spec.params.items() if p.role == "weight"})
 
 
 def check_inputs(ctx: _Context) -> None:
     """clamp and nudge reject a wrong width, and a batch above ``max_batch``, with a ValueError."""
     spec = ctx.spec
+    def wide_target(s: PhysicalSystem) -> None:
+        s.clamp(ctx.x)
+        s.nudge(ctx.beta, np.zeros((ctx.x.shape[0], spec.n_outputs + 1)))
+
     bad: list[tuple[str, Callable[[PhysicalSystem], object]]] = [
         (f"clamp of width {spec.n_inputs + 1}", lambda s: s.clamp(np.zeros((1, spec.n_inputs + 1)))),
         ("clamp of a 1-D array", lambda s: s.clamp(np.zeros(spec.n_inputs))),
-        (f"nudge target of width {spec.n_outputs + 1}",
-         lambda s: (s.clamp(ctx.x), s.nudge(ctx.beta, np.zeros((ctx.x.shape[0], spec.n_outputs + 1))))),
+        (f"nudge target of width {spec.n_outputs + 1}", wide_target),
     ]
     if spec.max_batch is not None:
         too_many = np.zeros((spec.max_batch + 1, spec.n_inputs))
@@ -490,10 +500,11 @@ def check_program(ctx: _Context) -> None:
             for name, p in bounded.items():
                 _within_bounds(f"read_params() after program(±10×window, sign {sign:+g})", name,
                                np.real(np.asarray(after[name])), p, ctx.rtol)
-        for what, delta, error in (
+        wrong: list[tuple[str, dict[str, np.ndarray], type[Exception]]] = [
             ("an unknown parameter name", {"__no_such_parameter__": np.zeros(1)}, KeyError),
             ("a wrong shape", {next(iter(ctx.spec.params)): np.zeros((1, 2, 3, 4, 5))}, ValueError),
-        ):
+        ]
+        for what, delta, error in wrong:
             try:
                 system.program(delta)
             except error:
