@@ -22,7 +22,8 @@ def _built_in_settings() -> dict[str, type]:
         from aeqprop.protocol import SYSTEM_CONFIGS  # type: ignore[attr-defined]
 
         return {cls.model_fields["kind"].default: cls for cls in SYSTEM_CONFIGS}
-    return {kind: system_settings(kind) for kind in names(SYSTEMS) if entry(SYSTEMS, kind).dist == "aeqprop"}
+    return {kind: system_settings(kind) for kind in names(SYSTEMS)
+            if entry(SYSTEMS, kind).dist.split(" ")[0].lower() == "aeqprop"}  # "aeqprop" or "aeqprop (source tree)"
 
 
 SETTINGS = _built_in_settings()
