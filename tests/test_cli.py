@@ -126,6 +126,7 @@ sys.exit(main(["run", *sys.argv[2:], "--out", sys.argv[1]]))
 """
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_parameters(tmp_path, tiny_protocol, aeqprop_cmd) -> None:
     """SIGKILL a real run in its third epoch; --resume ends with the parameters of an uninterrupted run."""
     common = ["--set", "run.epochs=12", "--no-progress"]

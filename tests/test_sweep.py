@@ -59,6 +59,7 @@ def test_grid_values_split_outside_brackets_and_expand_to_the_product() -> None:
             parse_grid(bad)
 
 
+@pytest.mark.slow
 def test_local_pool_sweep_writes_table_plot_and_seeds_then_skips_on_rerun(
     sweep_protocol: Path, tmp_path: Path, capsys
 ) -> None:

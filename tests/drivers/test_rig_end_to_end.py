@@ -172,7 +172,8 @@ def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
 
 
 # Line 140 falls in epoch 2 (12 setup lines, 100 per epoch, 1 checkpoint read).
-@pytest.mark.parametrize("fault", ["garble@140", "error@140", "disconnect@140", "drop@140"])
+@pytest.mark.parametrize("fault", ["garble@140", "error@140", pytest.param("disconnect@140", marks=pytest.mark.slow),
+                                   pytest.param("drop@140", marks=pytest.mark.slow)])  # these two wait out timeouts
 def test_fault_stops_with_checkpoint_and_resume_matches(reference: dict, tmp_path: Path, capsys, fault: str) -> None:
     """A fault mid-epoch stops the run with one error line and the epoch-1 checkpoint; --resume then finishes
     with the undisturbed run's accuracy and parameters (to the relaxation tolerance: the board's analog state
