@@ -5,8 +5,8 @@ nothing else. Simulators (``aeqprop.simulators``) and instrument rigs (``aeqprop
 the composition root (:mod:`aeqprop.protocol`) is the only controller module that names them.
 
 Conventions: arrays are numpy, batch dimension first; a system with ``max_batch = 1`` (hardware) accepts
-batches of one sample. Energies follow SCIENCE.md: ``read_local`` returns the *measured* dE/dθ, averaged
-over the batch, for every parameter.
+batches of one sample. ``read_local`` returns the *measured* dE/dθ, averaged over the batch, for every
+parameter. The promises below are what :func:`aeqprop.testing.check_system` checks.
 """
 
 from __future__ import annotations
@@ -49,9 +49,14 @@ class InstrumentFault(AeqpropError):
 class ParamSpec:
     """One parameter group (e.g. the conductance matrix between two layers).
 
-    ``bounds`` is the physical window (``None`` means unbounded on that side); ``layer`` groups parameters
-    for per-layer learning rates (1-based index of the layer the parameter feeds); ``role`` tells weights
-    from biases, which may have their own rates.
+    ``bounds`` is the physical window (``None`` means unbounded on that side): what ``read_params`` returns and
+    what ``program`` may reach stays inside it. ``layer`` groups parameters for per-layer learning rates: the
+    1-based index of the layer whose units the parameter drives, counting the first layer after the inputs as 1.
+    A weight between layers k-1 and k belongs to layer k; a backward weight from layer k to layer k-1 belongs to
+    layer k-1 (it drives k-1); a bias of a unit in layer k belongs to layer k. ``role`` is ``"bias"`` for a
+    parameter that acts on one unit alone (a bias current, a threshold, an offset) and ``"weight"`` for one that
+    couples two units (a conductance, a synapse). A *force* is not a parameter: the output nudge is set by
+    ``nudge``, and an input drive by ``clamp``; a learnable source that pushes a unit is a bias of that unit's layer.
     """
 
     shape: tuple[int, ...]
@@ -89,7 +94,15 @@ class SystemSpec:
 
 @dataclass(frozen=True)
 class RelaxReport:
-    """What one relaxation did: sweeps (or reads, on hardware) spent and the final residual."""
+    """What one relaxation did, for logs, budgets and adaptive rules (never for the learning math itself).
+
+    ``sweeps`` counts the units of work the relaxation spent in the system's own currency: full passes over
+    every free unit for an iterative simulator (a joint state/parameter relaxation counts the state passes of
+    every round), Newton iterations for a circuit simulator, settle-status reads (or board-reported steps) on
+    hardware; a warm start that was already settled may report 0. It is comparable between relaxations of one
+    system, not between systems. ``residual`` is the last change (or error) measured, in the state's units;
+    ``settled`` is False only from ``step``, which may stop early: ``relax`` raises :class:`NotSettled` instead.
+    """
 
     sweeps: int
     residual: float
@@ -109,13 +122,27 @@ class PhysicalSystem(Protocol):
 
     # --- all systems -------------------------------------------------------------------------------------
     def clamp(self, x: np.ndarray) -> None:
-        """Set the input terminals to ``x`` of shape (batch, n_inputs)."""
+        """Set the input terminals to ``x`` of shape (batch, n_inputs); a wrong shape raises ``ValueError``.
+
+        The state is kept as a warm start. A caller must give the target again after a clamp: a system may
+        forget it (simulators do when the batch size changes, some on every clamp).
+        """
 
     def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
-        """Set the output nudge strength ``beta`` (may be negative; 0 = free) toward ``target`` (batch, n_outputs)."""
+        """Set the output nudge strength ``beta`` (may be negative; 0 = free) toward ``target`` (batch, n_outputs).
+
+        ``nudge(0)`` releases the nudge: the next ``relax`` reaches exactly the free state, whatever the target.
+        It does not forget the target: ``nudge(0)`` then ``nudge(beta)`` without a target nudges toward the last
+        target given. A nonzero ``beta`` with no target ever given raises ``ValueError``; a complex ``beta`` on a
+        system without capability ``complex`` raises :class:`CapabilityError`.
+        """
 
     def relax(self) -> RelaxReport:
-        """Settle to equilibrium from the present state; raise :class:`NotSettled` if it cannot."""
+        """Settle to equilibrium from the present state; raise :class:`NotSettled` if it cannot.
+
+        A nudge that leaves no stable equilibrium (a negative ``beta`` outweighing the outputs' own stiffness)
+        raises :class:`NotSettled` too, never ``ValueError`` and never a state of NaNs.
+        """
 
     def read_outputs(self, reads: int = 1) -> np.ndarray:
         """Output observables, shape (batch, n_outputs), averaged over ``reads`` repeated measurements."""
@@ -123,25 +150,39 @@ class PhysicalSystem(Protocol):
     def snapshot(self) -> Arrays:
         """Everything needed to continue exactly from here (parameters, and internal state where it exists).
 
-        Hardware returns its measured parameters; simulators also return their warm-start state.
+        A flat dict of ``str`` keys to numpy arrays that ``np.savez`` stores without pickle: numbers of any
+        shape, or a 0-d string array for text such as a random generator's state (``np.array(json.dumps(...))``);
+        never objects, lists or nested dicts. The arrays are copies: later operations never change them. Keys
+        are the system's own (``param.<name>`` for parameters by convention). Hardware returns its measured
+        parameters; simulators also return their warm-start state and random generators.
         """
 
     def restore(self, snapshot: Arrays) -> None:
-        """Return to a :meth:`snapshot` (hardware reprograms its parameters)."""
+        """Return to a :meth:`snapshot` exactly: the same continuation follows (hardware reprograms its parameters).
+
+        The snapshot is read, never kept or changed.
+        """
 
     def close(self) -> None:
-        """Release resources; hardware switches outputs off."""
+        """Release resources; hardware switches outputs off. Calling it again does nothing."""
 
     # --- "local" ---------------------------------------------------------------------------------------
     def read_local(self, reads: int = 1) -> Arrays:
-        """Measured dE/dθ for every parameter, mean over the batch, each of its ``ParamSpec.shape``."""
+        """Measured dE/dθ for every parameter, mean over the batch, each of its ``ParamSpec.shape``.
+
+        ``reads`` repeated measurements are averaged (each with its own noise); a noiseless system ignores it.
+        """
 
     # --- "program" -------------------------------------------------------------------------------------
     def program(self, delta: Mapping[str, np.ndarray]) -> None:
         """Request parameter increments; the device decides what it actually takes (window, precision)."""
 
     def read_params(self) -> Arrays:
-        """Parameters as measured (capability "program" or "homeostatic")."""
+        """Parameters as measured (capability "program" or "homeostatic"), one array per ``spec.params`` entry.
+
+        It takes no ``reads`` argument: each call is one measurement (on noisy hardware, one noisy read); a
+        caller that wants an average calls it several times. The arrays are copies.
+        """
 
 
 class HomeostaticSystem(PhysicalSystem, Protocol):
@@ -217,6 +258,16 @@ def check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
         raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
 
 
+def real_beta(beta: complex, who: str = "system") -> float:
+    """``beta`` as a float for a system without capability ``complex``; a nonzero imaginary part raises
+    :class:`CapabilityError` (a real number in a complex type, ``0.5 + 0j``, is accepted)."""
+    if isinstance(beta, complex | np.complexfloating):
+        if beta.imag != 0:
+            raise CapabilityError(f"the {who} cannot take a complex nudge {beta!r} (no 'complex' capability)")
+        return float(beta.real)
+    return float(beta)
+
+
 def nudge_target(
     beta: complex, target: np.ndarray | None, current: np.ndarray | None, batch: Callable[[], int],
     n_outputs: int, dtype: np.dtype | type = np.float64,
@@ -255,4 +306,5 @@ __all__ = [
     "SystemSpec",
     "check_shape",
     "nudge_target",
+    "real_beta",
 ]

@@ -26,6 +26,7 @@ from aeqprop.system import (
     RelaxReport,
     SystemSpec,
     check_shape,
+    real_beta,
 )
 
 from .base import Limits
@@ -161,7 +162,7 @@ class CrossbarRig:
         self.board.set_levels(levels)
 
     def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
-        self._beta = float(beta)
+        self._beta = beta = real_beta(beta, "crossbar rig")
         if target is None:
             self.board.set_nudge(beta, None)
             return

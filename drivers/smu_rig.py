@@ -29,6 +29,7 @@ from aeqprop.system import (
     RelaxReport,
     SystemSpec,
     check_shape,
+    real_beta,
 )
 
 from .base import Instrument, Limits
@@ -217,6 +218,7 @@ class SmuRig:
         self._shapes = {f"g{k}": (self._sizes[k - 1], self._sizes[k]) for k in range(1, depth + 1)}
         self._levels: np.ndarray | None = None
         self._nudged = False
+        self._has_target = False  # the nudge SMUs hold the last target until a new one is given
         params = {n: ParamSpec(s, (0.0, None), "S", k + 1) for k, (n, s) in enumerate(self._shapes.items())}
         #: Bias currents as set (A), per layer; their sources are the instruments ``biases`` in layer order.
         self._bias: dict[str, np.ndarray] = {}
@@ -286,6 +288,7 @@ class SmuRig:
         self._levels = levels
 
     def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
+        beta = real_beta(beta, "smu-rig")
         if beta == 0.0:
             self._nudged = False
             return
@@ -293,7 +296,10 @@ class SmuRig:
             raise CapabilityError(f"smu-rig: the nudge resistors fix beta = {self.config.nudge_conductance_s!r} "
                                   f"(asked for {beta!r})")
         if target is None:
-            raise ValueError("nudge: a nonzero beta needs a target")
+            if not self._has_target:
+                raise ValueError("nudge: a nonzero beta needs a target")
+            self._nudged = True
+            return
         target = np.asarray(target, dtype=np.float64)
         check_shape("nudge target", target, (1, self.spec.n_outputs))
         self.limits.check_voltage(target, "smu-rig", "nudge target voltage")
@@ -301,7 +307,7 @@ class SmuRig:
             smu.set_voltage(float(volts))
         for smu in self.nudgers:
             smu.sync()
-        self._nudged = True
+        self._nudged = self._has_target = True
 
     def relax(self) -> RelaxReport:
         """Connect or disconnect the nudge resistors, then wait ``settle_time_s`` (the network settles by itself)."""

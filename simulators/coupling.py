@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from aeqprop.simulators.core import SimulatedSystem
 
-from aeqprop.system import NotSettled, ParamSpec, RelaxReport
+from aeqprop.system import CapabilityError, NotSettled, ParamSpec, RelaxReport
 
 
 class ControlCoupling:
@@ -131,20 +132,15 @@ def relax_interleaved(
     )
 
 
-class FloatingParameters:
+class FloatingParameters(SimulatedSystem):
     """The contract operations every floating-parameter substrate shares: knobs, ε, parameter reads, snapshots.
 
-    A substrate provides ``_params`` (dict of arrays), ``_coupling`` (:class:`ControlCoupling`), ``_layers``
-    (warm-start state, one array per free layer), ``_dtype`` and ``_topology.depth``.
+    A substrate is a :class:`~aeqprop.simulators.core.SimulatedSystem` that also sets ``_coupling``
+    (:class:`ControlCoupling`). Its parameters are held by knobs, so ``program`` and ``read_local`` refuse.
     """
 
-    _params: dict[str, np.ndarray]
+    CAPABILITIES = frozenset({"homeostatic"})
     _coupling: ControlCoupling
-    _layers: list[np.ndarray]
-    _dtype: np.dtype
-
-    def read_params(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self._params.items()}
 
     def set_controls(self, u: Mapping[str, np.ndarray]) -> None:
         self._coupling.set_controls(u)
@@ -152,22 +148,21 @@ class FloatingParameters:
     def set_coupling(self, eps: Mapping[str, float]) -> None:
         self._coupling.set_eps(eps)
 
+    def program(self, delta: Mapping[str, np.ndarray]) -> None:
+        raise CapabilityError(f"the {self.NAME}'s parameters are held by knobs, not programmed")
+
     def snapshot(self) -> dict[str, np.ndarray]:
-        snap = {f"param.{k}": v.copy() for k, v in self._params.items()}
+        snap = super().snapshot()
         snap.update({f"control.{k}": v.copy() for k, v in self._coupling.u.items()})
         snap.update({f"eps.{k}": np.array(v) for k, v in self._coupling.eps.items()})
-        snap.update({f"state.{i}": v.copy() for i, v in enumerate(self._layers)})
-        return snap
+        # keep the historical key order: parameters, controls, eps, state
+        order = [k for k in snap if k.startswith("param.")] + [k for k in snap if k.startswith(("control.", "eps."))]
+        return {k: snap[k] for k in order + [k for k in snap if k.startswith("state.")]}
 
     def restore(self, snapshot: Mapping[str, np.ndarray]) -> None:
-        for name in self._params:
-            self._params[name] = np.array(snapshot[f"param.{name}"], dtype=self._dtype)
+        super().restore(snapshot)
         self._coupling.set_controls({name: snapshot[f"control.{name}"] for name in self._params})
         self._coupling.set_eps({name: float(snapshot[f"eps.{name}"]) for name in self._params})
-        self._layers = [
-            np.array(snapshot[f"state.{i}"], dtype=self._dtype)
-            for i in range(self._topology.depth) if f"state.{i}" in snapshot  # type: ignore[attr-defined]
-        ]
 
 
-__all__ = ["FloatingParameters", "ControlCoupling", "relax_interleaved", "relax_jointly"]
+__all__ = ["ControlCoupling", "FloatingParameters", "relax_interleaved", "relax_jointly"]

@@ -78,5 +78,7 @@ def test_ep_rule_raises_reads_on_a_noisy_system_and_reports_them() -> None:
     assert policy.reads >= 16
     assert metrics["reads_final"] == policy.reads
     assert 2 < metrics["reads"] < policy.reads
-    assert metrics["snr"] > 0
+    # The estimated SNR sees the gradient: measured 1.24 here, against 0.70 for a nudge too weak to carry any
+    # signal (beta = 1e-6, lr = 0: the split-read estimate of pure noise is biased above 0).
+    assert metrics["snr"] > 1.0
     assert rule.epoch_metrics()["reads"] == 0  # counters reset after each report

@@ -52,6 +52,7 @@ def test_resume_continues_exactly(tmp_path, kind) -> None:
     assert parts_b.rule.epoch == 2 and resumed.state.history[-1]["homeostasis_iterations_per_batch"] > 0
 
 
+@pytest.mark.slow
 def test_cli_trains_digits_with_aeqprop(tmp_path, capsys) -> None:
     """A short `aeqprop run` of a small floating Hopfield net learns digits well above chance (10 %).
 

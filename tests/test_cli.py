@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -102,25 +102,51 @@ def _params(run: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files if k.startswith("param.")}
 
 
+#: The run killed below, as a child process: the real CLI, which pauses in the middle of its third epoch (after
+#: the second epoch's metrics and a few more relaxations), says so on stdout and waits to be killed. The kill
+#: then lands at a known point instead of racing the run to its end.
+_PAUSING_RUN = """
+import sys
+from pathlib import Path
+from aeqprop.cli import main
+from aeqprop.simulators.resistive import ResistiveNetwork
+
+metrics, relax, after = Path(sys.argv[1]) / "metrics.jsonl", ResistiveNetwork.relax, []
+
+def pausing_relax(self):
+    if metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:
+        after.append(1)
+        if len(after) == 7:
+            print("paused", flush=True)
+            sys.stdin.read()  # the test holds this pipe open and kills the process
+    return relax(self)
+
+ResistiveNetwork.relax = pausing_relax
+sys.exit(main(["run", *sys.argv[2:], "--out", sys.argv[1]]))
+"""
+
+
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_parameters(tmp_path, tiny_protocol, aeqprop_cmd) -> None:
-    """SIGKILL a real run after its second epoch; --resume ends with the parameters of an uninterrupted run."""
+    """SIGKILL a real run in its third epoch; --resume ends with the parameters of an uninterrupted run."""
     common = ["--set", "run.epochs=12", "--no-progress"]
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     subprocess.run([*aeqprop_cmd, "run", str(tiny_protocol), "--out", str(whole), *common],
                    check=True, capture_output=True, cwd=tmp_path, timeout=300)
-    proc = subprocess.Popen([*aeqprop_cmd, "run", str(tiny_protocol), "--out", str(broken), *common],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", _PAUSING_RUN, str(broken), str(tiny_protocol), *common],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            cwd=tmp_path)
+    try:
+        assert proc.stdout is not None
+        lines = iter(proc.stdout.readline, "")
+        assert "paused" in (line.strip() for line in lines), "the run ended without reaching its third epoch"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
     metrics = broken / "metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    done = len(metrics.read_text().splitlines())
-    assert 2 <= done < 12
+    assert len(metrics.read_text().splitlines()) == 2
     resumed = subprocess.run([*aeqprop_cmd, "run", str(tiny_protocol), "--resume", str(broken), *common],
                              capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr

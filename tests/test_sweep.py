@@ -59,6 +59,7 @@ def test_grid_values_split_outside_brackets_and_expand_to_the_product() -> None:
             parse_grid(bad)
 
 
+@pytest.mark.slow
 def test_local_pool_sweep_writes_table_plot_and_seeds_then_skips_on_rerun(
     sweep_protocol: Path, tmp_path: Path, capsys
 ) -> None:
@@ -72,7 +73,11 @@ def test_local_pool_sweep_writes_table_plot_and_seeds_then_skips_on_rerun(
     assert rows["4"]["status"] == rows["8"]["status"] == "completed"
     assert rows["0"]["status"] == "failed" and "run.batch_size" in rows["0"]["error"]
     assert rows["4"]["seed"] == "5"
-    assert float(rows["4"]["test_accuracy"]) > 0
+    # It learned: the training loss ends below what a rule that learns nothing reaches. Measured (seed 5,
+    # batch 4): 0.534 trained; 0.701 with optimizer.lr = 0; 2.27 with beta = 1e-9 (gradients drowned in solver
+    # error). Test accuracy on 40 samples after one epoch does not separate them (0.05 trained, 0.075 frozen).
+    summary = json.loads((Path(rows["4"]["run_dir"]) / "summary.json").read_text())
+    assert summary["train_loss"] < 0.6
     assert (out / "summary.png").stat().st_size > 1000
     assert json.loads((out / "sweep.json").read_text())["fixed"] == ["run.seed=5"]
     capsys.readouterr()

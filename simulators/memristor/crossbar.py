@@ -21,9 +21,8 @@ import json
 from collections.abc import Mapping
 
 import numpy as np
-
 from aeqprop.simulators.resistive import ResistiveNetwork, Topology
-from aeqprop.simulators.resistive.network import local_gradients
+
 from aeqprop.system import SystemSpec
 
 from .devices import DeviceArray, DeviceModel, inverse_curve
@@ -32,9 +31,14 @@ _RNG_KEY = "crossbar.rng"
 
 
 class CrossbarNetwork(ResistiveNetwork):
-    """The resistive network with device-backed conductances and noisy reads."""
+    """The resistive network with device-backed conductances and noisy reads.
+
+    It uses only the resistive network's public methods and its subclass interface (``_measure``,
+    ``_node_reads``, ``_replace_params``, ``dtype``), never its private state.
+    """
 
     CAPABILITIES = frozenset({"local", "program", "pulse"})
+    NAME = "memristor crossbar"
 
     def __init__(
         self,
@@ -56,10 +60,11 @@ class CrossbarNetwork(ResistiveNetwork):
         self.read_noise_v = float(read_noise_v)
         self._rng = rng
         self._devices: dict[str, DeviceArray] = {}
+        initial = super().read_params()
         for k in range(1, topology.depth + 1):
             name = f"g{k}"
-            array = DeviceArray(device, self._params[name].shape, rng)
-            array.initialise(self._params[name])
+            array = DeviceArray(device, initial[name].shape, rng)
+            array.initialise(initial[name])
             self._devices[name] = array
         self._sync()
         specs = dict(self.spec.params)
@@ -82,20 +87,17 @@ class CrossbarNetwork(ResistiveNetwork):
         noise = self._rng.standard_normal((reads, *values.shape)).mean(axis=0)
         return values + (self.read_noise_v * noise).astype(values.dtype)
 
-    def read_outputs(self, reads: int = 1) -> np.ndarray:
-        self._require_state()
-        return self._noisy(self._layers[-1], reads)
+    def _measure(self, values: np.ndarray, reads: int) -> np.ndarray:
+        return self._noisy(values, reads)
 
-    def read_local(self, reads: int = 1) -> dict[str, np.ndarray]:
-        """Local measurements computed from noisy node-voltage reads (inputs are sources: known exactly)."""
-        self._require_state()
-        layers = [self._noisy(layer, reads) for layer in self._layers]
-        return local_gradients(self._params, self._v_in, layers)
+    def _node_reads(self, layers: list[np.ndarray], reads: int) -> list[np.ndarray]:
+        """Local measurements come from noisy node-voltage reads (inputs are sources: known exactly)."""
+        return [self._noisy(layer, reads) for layer in layers]
 
     def read_params(self) -> dict[str, np.ndarray]:
-        out = {k: v.copy() for k, v in self._params.items()}
+        out = super().read_params()
         for name, array in self._devices.items():
-            out[name] = array.read(self._rng).astype(self._dtype)
+            out[name] = array.read(self._rng).astype(self.dtype)
         return out
 
     # --- writes ---------------------------------------------------------------------------------------
@@ -113,8 +115,9 @@ class CrossbarNetwork(ResistiveNetwork):
         direct: dict[str, np.ndarray] = {}
         for name, step in delta.items():
             if name in self._devices:
-                if np.shape(step) != self._params[name].shape:
-                    raise ValueError(f"program {name}: expected shape {self._params[name].shape}, got {np.shape(step)}")
+                shape = self.spec.params[name].shape
+                if np.shape(step) != shape:
+                    raise ValueError(f"program {name}: expected shape {shape}, got {np.shape(step)}")
                 pulses[name] = self._nominal_counts(self._devices[name].read(self._rng), np.asarray(step))
             else:
                 direct[name] = step
@@ -137,9 +140,7 @@ class CrossbarNetwork(ResistiveNetwork):
 
     def _sync(self) -> None:
         """Copy the true device conductances into the circuit the solver sees."""
-        for name, array in self._devices.items():
-            self._params[name] = array.g.astype(self._dtype)
-        self._invalidate()
+        self._replace_params({name: array.g for name, array in self._devices.items()})
 
     # --- snapshots ------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, np.ndarray]:

@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import numpy as np
+from aeqprop.simulators.core import check_even_hidden, check_window, clip_window, own_params, param_specs
 from aeqprop.simulators.coupling import ControlCoupling, FloatingParameters, relax_jointly
 from pydantic import ConfigDict, Field, field_validator
 
 from aeqprop.settings import SystemSettings
-from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, nudge_target
+from aeqprop.system import RelaxReport
 
 from .network import Topology, init_params, input_voltages, local_gradients, param_names
 from .solver import Coefficients, block_coordinate_descent, diagonals, input_drive
@@ -26,7 +27,7 @@ from .solver import Coefficients, block_coordinate_descent, diagonals, input_dri
 class FloatingResistiveNetwork(FloatingParameters):
     """Layered nonlinear resistive network with floating conductances, solved exactly, batched, warm-started."""
 
-    CAPABILITIES = frozenset({"homeostatic"})
+    NAME = "floating resistive network"
 
     def __init__(
         self,
@@ -42,29 +43,16 @@ class FloatingResistiveNetwork(FloatingParameters):
         max_rounds: int = 200,
         dtype: str = "float64",
     ) -> None:
-        if any(n % 2 for n in topology.sizes[1:-1]):
-            raise ValueError(f"hidden layer sizes must be even (half V>=0, half V<=0), got {topology.sizes[1:-1]}")
-        if g_min < 0 or (g_max is not None and g_max <= g_min):
-            raise ValueError(f"conductance window must satisfy 0 <= g_min < g_max, got [{g_min}, {g_max}]")
+        check_even_hidden(topology.sizes)
+        check_window(g_min, g_max)
         self._topology = topology
         self._dtype = np.dtype(dtype)
-        names = param_names(topology.depth)
-        missing = set(names) - set(params)
-        if missing:
-            raise ValueError(f"missing parameters {sorted(missing)}")
-        self._params = {name: np.array(params[name], dtype=self._dtype) for name in names}
-        specs = {}
-        for k in range(1, topology.depth + 1):
-            specs[f"g{k}"] = ParamSpec(self._params[f"g{k}"].shape, (g_min, g_max), "S", k)
-            np.clip(self._params[f"g{k}"], g_min, g_max, out=self._params[f"g{k}"])
-        for k in range(1, topology.depth + 1):
-            specs[f"b{k}"] = ParamSpec(self._params[f"b{k}"].shape, (None, None), "A", k, "bias")
-        self.spec = SystemSpec(
-            n_inputs=topology.sizes[0] // 2,
-            n_outputs=topology.sizes[-1],
-            params=specs,
-            capabilities=self.CAPABILITIES,
-            description=f"floating-conductance resistive network {'-'.join(map(str, topology.sizes))}, "
+        self._params = own_params(params, param_names(topology.depth), self._dtype)
+        clip_window(self._params, [f"g{k}" for k in range(1, topology.depth + 1)], g_min, g_max)
+        specs = param_specs(self._params, bounds={"g": (g_min, g_max)}, units={"g": "S", "b": "A"})
+        self.spec = self._make_spec(
+            topology.sizes[0] // 2, topology.sizes[-1], specs, None,
+            f"floating-conductance resistive network {'-'.join(map(str, topology.sizes))}, "
             f"gain {topology.input_gain} V",
         )
         self._coupling = ControlCoupling(specs, eps, self._dtype)
@@ -74,61 +62,28 @@ class FloatingResistiveNetwork(FloatingParameters):
         self._tol_param = tol_param
         self._max_sweeps = max_sweeps
         self._max_rounds = max_rounds
+        self._reset_state()
         self._v_in: np.ndarray | None = None
-        self._layers: list[np.ndarray] = []
-        self._beta = 0.0
-        self._target: np.ndarray | None = None
 
-    # --- contract: all systems ----------------------------------------------------------------------------
-    def clamp(self, x: np.ndarray) -> None:
-        x = np.asarray(x, dtype=self._dtype)
-        if x.ndim != 2 or x.shape[1] != self.spec.n_inputs:
-            raise ValueError(f"clamp: expected shape (batch, {self.spec.n_inputs}), got {x.shape}")
-        self._v_in = input_voltages(x, self._topology.input_gain)
-        if not self._layers or self._layers[0].shape[0] != x.shape[0]:
-            self._layers = [np.zeros((x.shape[0], n), dtype=self._dtype) for n in self._topology.sizes[1:]]
-            self._target = None
-
-    def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
-        self._beta = float(beta)
-        self._target = nudge_target(
-            self._beta, target, self._target, self._batch, self.spec.n_outputs, self._dtype
-        )
-
+    # --- contract: clamp, nudge, read_outputs, close (SimulatedSystem); knobs, snapshots (FloatingParameters)
     def relax(self) -> RelaxReport:
         """Let node voltages and parameters settle together under the present clamp, nudge and knobs."""
-        if self._v_in is None:
-            raise RuntimeError("relax: clamp an input first")
+        self._require_input("relax")
         return relax_jointly(
             self._relax_state, lambda: local_gradients(self._params, self._v_in, self._layers), self._params,
             self._coupling, lambda: None, self._tol_param, self._max_rounds,
         )
-
-    def read_outputs(self, reads: int = 1) -> np.ndarray:
-        if self._v_in is None or not self._layers:
-            raise RuntimeError("clamp and relax first")
-        return self._layers[-1].copy()
-
-    def close(self) -> None:
-        self._v_in = None
-
-    # --- "homeostatic": set_controls, set_coupling, read_params, snapshot, restore come from FloatingParameters
-    # --- what this system deliberately does not offer ---------------------------------------------------
-    def read_local(self, reads: int = 1) -> dict[str, np.ndarray]:
-        raise CapabilityError("the floating resistive network cannot measure voltage drops (no 'local' capability)")
-
-    def program(self, delta: Mapping[str, np.ndarray]) -> None:
-        raise CapabilityError("the floating resistive network's conductances are held by knobs, not programmed")
 
     # --- helpers ------------------------------------------------------------------------------------------
     @property
     def topology(self) -> Topology:
         return self._topology
 
-    def _batch(self) -> int:
-        if self._v_in is None:
-            raise RuntimeError("clamp an input first")
-        return self._v_in.shape[0]
+    def _state_sizes(self) -> list[int]:
+        return list(self._topology.sizes[1:])
+
+    def _on_clamp(self, x: np.ndarray) -> None:
+        self._v_in = input_voltages(x, self._topology.input_gain)
 
     def _relax_state(self) -> RelaxReport:
         coeffs = Coefficients(diagonals(self._params, self._topology.depth), input_drive(self._params, self._v_in))

@@ -12,9 +12,17 @@ from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
-
+from aeqprop.simulators.core import (
+    SimulatedSystem,
+    check_even_hidden,
+    check_window,
+    clip_window,
+    own_params,
+    param_specs,
+)
 from aeqprop.simulators.resistive.network import Topology, input_voltages, local_gradients, param_names
-from aeqprop.system import CapabilityError, NotSettled, ParamSpec, RelaxReport, SystemSpec, nudge_target
+
+from aeqprop.system import NotSettled, RelaxReport
 
 from .diodes import BehaviouralDiode, DiodeModel
 from .netlist import SolverOptions, assemble, input_section, nudge_section, parameter_section, saved_vectors
@@ -22,7 +30,7 @@ from .runner import RAW_NAME, run_netlist
 from .verify import check_inputs, check_state
 
 
-class SpiceNetwork:
+class SpiceNetwork(SimulatedSystem):
     """A layered nonlinear resistive network whose equilibria ngspice computes, batch by batch.
 
     Parameters are conductances ``g1..gL`` (S, clipped to ``[g_min, g_max]`` when programmed) and bias currents
@@ -30,13 +38,14 @@ class SpiceNetwork:
     """
 
     CAPABILITIES = frozenset({"local", "program"})
+    NAME = "ngspice network"
 
     def __init__(
         self,
         topology: Topology,
         params: Mapping[str, np.ndarray],
         *,
-        diode: DiodeModel | None | Literal["none"] = None,
+        diode: DiodeModel | Literal["none"] | None = None,
         options: SolverOptions | None = None,
         g_min: float = 0.0,
         g_max: float | None = None,
@@ -44,14 +53,9 @@ class SpiceNetwork:
         timeout_s: float = 600.0,
         capabilities: frozenset[str] | None = None,
     ) -> None:
-        if any(n % 2 for n in topology.sizes[1:-1]):
-            raise ValueError(f"hidden layer sizes must be even (half V>=0, half V<=0), got {topology.sizes[1:-1]}")
-        if g_min < 0 or (g_max is not None and g_max <= g_min):
-            raise ValueError(f"conductance window must satisfy 0 <= g_min < g_max, got [{g_min}, {g_max}]")
-        names = param_names(topology.depth)
-        missing = set(names) - set(params)
-        if missing:
-            raise ValueError(f"missing parameters {sorted(missing)}")
+        check_even_hidden(topology.sizes)
+        check_window(g_min, g_max)
+        self._params = own_params(params, param_names(topology.depth), np.float64)
         self._topology = topology
         # "none" leaves the diodes out (a linear network, for cross-validation against exact linear solvers).
         self._diode: DiodeModel | None = (
@@ -61,51 +65,33 @@ class SpiceNetwork:
         self._g_window = (g_min, g_max)
         self._executable = executable
         self._timeout_s = timeout_s
-        self._params = {name: np.array(params[name], dtype=np.float64) for name in names}
-        self._clip_conductances()
-        spec_params = {}
-        for k in range(1, topology.depth + 1):
-            spec_params[f"g{k}"] = ParamSpec(self._params[f"g{k}"].shape, (g_min, g_max), "S", k)
-        for k in range(1, topology.depth + 1):
-            spec_params[f"b{k}"] = ParamSpec(self._params[f"b{k}"].shape, (None, None), "A", k, "bias")
-        self.spec = SystemSpec(
-            n_inputs=topology.sizes[0] // 2,
-            n_outputs=topology.sizes[-1],
-            params=spec_params,
-            capabilities=self.CAPABILITIES if capabilities is None else frozenset(capabilities),
-            max_batch=None,
-            description=f"ngspice-solved resistive network {'-'.join(map(str, topology.sizes))}, "
+        self._dtype = np.dtype(np.float64)
+        self._apply_window()
+        self.spec = self._make_spec(
+            topology.sizes[0] // 2, topology.sizes[-1],
+            param_specs(self._params, bounds={"g": (g_min, g_max)}, units={"g": "S", "b": "A"}), capabilities,
+            f"ngspice-solved resistive network {'-'.join(map(str, topology.sizes))}, "
             f"gain {topology.input_gain} V, {type(self._diode).__name__ if self._diode else 'no diodes'}",
         )
         self._saved = saved_vectors(topology)
+        self._reset_state()
         self._v_in: np.ndarray | None = None
-        self._layers: list[np.ndarray] = []
-        self._beta = 0.0
-        self._target: np.ndarray | None = None
         self._param_text: str | None = None
         self._input_text: str | None = None
         self.last_netlist = ""  # the netlist of the latest relaxation, for inspection and tests
         self.iterations = 0  # Newton iterations ngspice spent, over all relaxations
 
-    # --- contract: all systems ----------------------------------------------------------------------------
+    # --- contract: all systems (nudge, read_outputs, close: SimulatedSystem) --------------------------------
     def clamp(self, x: np.ndarray) -> None:
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.spec.n_inputs:
-            raise ValueError(f"clamp: expected shape (batch, {self.spec.n_inputs}), got {x.shape}")
-        self._v_in = input_voltages(x, self._topology.input_gain)
+        """Clamp ``x``; ngspice solves every batch cold, so the state and the target are dropped every time."""
+        self._x = self._checked_input(x)
+        self._v_in = input_voltages(self._x, self._topology.input_gain)
         self._input_text = None
         self._target = None  # a target belongs to the inputs it was given with
         self._layers = []
 
-    def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
-        self._beta = float(beta)
-        self._target = nudge_target(
-            self._beta, target, self._target, self._batch, self.spec.n_outputs, np.float64
-        )
-
     def relax(self) -> RelaxReport:
-        if self._v_in is None:
-            raise RuntimeError("relax: clamp an input first")
+        self._require_input("relax")
         self._check_stable()
         if self._param_text is None:
             self._param_text = parameter_section(self._topology, self._params, self._diode)
@@ -139,47 +125,13 @@ class SpiceNetwork:
         return RelaxReport(sweeps=solution.iterations, residual=residual,
                            message=f"ngspice: {solution.iterations} Newton iterations over {batch} sweep points")
 
-    def read_outputs(self, reads: int = 1) -> np.ndarray:
-        self._require_state()
-        return self._layers[-1].copy()
-
     def snapshot(self) -> dict[str, np.ndarray]:
+        """Parameters only: every relaxation starts cold, so there is no state worth keeping."""
         return {f"param.{k}": v.copy() for k, v in self._params.items()}
 
-    def restore(self, snapshot: Mapping[str, np.ndarray]) -> None:
-        for name in self._params:
-            self._params[name] = np.array(snapshot[f"param.{name}"], dtype=np.float64)
-        self._param_text = None
-
     def close(self) -> None:
-        self._v_in = None
+        super().close()
         self._layers = []
-
-    # --- "local" ------------------------------------------------------------------------------------------
-    def read_local(self, reads: int = 1) -> dict[str, np.ndarray]:
-        """½ mean (ΔV)² over every resistor and −mean V at every bias source, from ngspice's node voltages."""
-        self._offers("local")
-        self._require_state()
-        assert self._v_in is not None
-        return local_gradients(self._params, self._v_in, self._layers)
-
-    # --- "program" ----------------------------------------------------------------------------------------
-    def program(self, delta: Mapping[str, np.ndarray]) -> None:
-        self._offers("program")
-        for name, step in delta.items():
-            if name not in self._params:
-                raise KeyError(f"program: unknown parameter {name!r}; known: {sorted(self._params)}")
-            if np.shape(step) != self._params[name].shape:
-                raise ValueError(f"program {name}: expected shape {self._params[name].shape}, got {np.shape(step)}")
-            self._params[name] += step
-        self._clip_conductances()
-        self._param_text = None
-
-    def read_params(self) -> dict[str, np.ndarray]:
-        return {k: v.copy() for k, v in self._params.items()}
-
-    def set_controls(self, u: Mapping[str, np.ndarray]) -> None:
-        raise CapabilityError("the ngspice network has no homeostatic control knobs")
 
     # --- not part of the contract ------------------------------------------------------------------------
     def node_voltages(self) -> list[np.ndarray]:
@@ -196,11 +148,6 @@ class SpiceNetwork:
     def diode(self) -> DiodeModel | None:
         return self._diode
 
-    def _batch(self) -> int:
-        if self._v_in is None:
-            raise RuntimeError("clamp an input first")
-        return self._v_in.shape[0]
-
     def _check_stable(self) -> None:
         """A negative nudge must not outweigh an output's conductance: the circuit would have no stable state.
 
@@ -216,18 +163,19 @@ class SpiceNetwork:
                 f"{total[j] - self._beta:.4g} S and nudge beta={self._beta:.4g} (sum must stay > 0)"
             )
 
-    def _offers(self, capability: str) -> None:
-        if capability not in self.spec.capabilities:
-            raise CapabilityError(f"this ngspice network is configured without capability {capability!r}")
+    def _state_sizes(self) -> list[int]:
+        return list(self._topology.sizes[1:])
 
-    def _require_state(self) -> None:
-        if self._v_in is None or not self._layers:
-            raise RuntimeError("clamp and relax first")
+    def _local(self, reads: int) -> dict[str, np.ndarray]:
+        """½ mean (ΔV)² over every resistor and −mean V at every bias source, from ngspice's node voltages."""
+        assert self._v_in is not None
+        return local_gradients(self._params, self._v_in, self._layers)
 
-    def _clip_conductances(self) -> None:
-        lo, hi = self._g_window
-        for k in range(1, self._topology.depth + 1):
-            np.clip(self._params[f"g{k}"], lo, hi, out=self._params[f"g{k}"])
+    def _apply_window(self) -> None:
+        clip_window(self._params, [f"g{k}" for k in range(1, self._topology.depth + 1)], *self._g_window)
+
+    def _params_changed(self) -> None:
+        self._param_text = None
 
 
 __all__ = ["SpiceNetwork"]

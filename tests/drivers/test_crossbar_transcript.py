@@ -13,7 +13,8 @@ from aeqprop.system import InstrumentFault, LimitViolation, NotSettled
 OK = b'0,"No error"\n'
 CATALOG = b"g1 2x1 S 1 weight 0.0 inf,b1 1 A 1 bias -inf inf\n"
 CONFIG = dict(kind="rig", inputs=2, outputs=1, resource="TCPIP0::127.0.0.1::1::SOCKET", input_gain_v=2.0,
-              pulse_amplitude_v=1.0, pulse_width_s=1e-4, data_format="ascii", prefetch=False, settle_poll_s=1e-4, settle_timeout_s=0.05,
+              pulse_amplitude_v=1.0, pulse_width_s=1e-4, data_format="ascii", prefetch=False, settle_poll_s=1e-4,
+              settle_timeout_s=60.0,  # a bound against hangs; the timeout tests set their own short one
               limits={"max_voltage_v": 2.0, "max_current_a": 1e-3, "max_pulse_v": 1.5})
 
 
@@ -123,7 +124,8 @@ def test_protocol_beyond_limits_is_rejected_before_connecting() -> None:
 
 def test_settle_timeout_and_failure_raise_not_settled() -> None:
     """Relax polls the settle status with a deadline; a board that never settles, or reports failure, stops the run."""
-    system, _ = rig([q("INP:LEV 0.0,0.0;:INIT;:STAT:SETT?", b"0,0,1.0\n")] + [q("STAT:SETT?", b"0,0,1.0\n")] * 2000)
+    system, _ = rig([q("INP:LEV 0.0,0.0;:INIT;:STAT:SETT?", b"0,0,1.0\n")] + [q("STAT:SETT?", b"0,0,1.0\n")] * 2000,
+                    settle_timeout_s=0.05)
     system.clamp(np.zeros((1, 2)))
     with pytest.raises(NotSettled, match="not settled after 0.05 s"):
         system.relax()
@@ -172,6 +174,6 @@ def test_verify_reads_confirm_settling_or_time_out() -> None:
     system.relax()
     link.assert_done()
     drifting = [q("MEAS:OUT? 1", f"{0.1 * k}\n".encode()) for k in range(2000)]
-    system, _ = rig([q("INIT;:STAT:SETT?", b"1,1,0.0\n"), *drifting], verify_reads=2)
+    system, _ = rig([q("INIT;:STAT:SETT?", b"1,1,0.0\n"), *drifting], verify_reads=2, settle_timeout_s=0.05)
     with pytest.raises(NotSettled, match="outputs still drifting"):
         system.relax()

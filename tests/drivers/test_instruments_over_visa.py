@@ -13,8 +13,11 @@ from aeqprop.drivers.transport import VisaTransport
 from aeqprop.simulators.virtual import FaultPlan, TcpServer, Virtual707B, Virtual2450
 from aeqprop.system import InstrumentFault, LimitViolation
 
-def settled(predicate, within_s: float = 2.0) -> bool:
-    """Wait (bounded) for the server thread to act on a write-only line; True once ``predicate`` holds."""
+def settled(predicate, within_s: float = 30.0) -> bool:
+    """Wait for the server thread to act on a write-only line; True as soon as ``predicate`` holds.
+
+    The bound only stops a hang: it is no timing window (a loaded machine just makes the wait longer).
+    """
     deadline = time.monotonic() + within_s
     while not predicate():
         if time.monotonic() > deadline:

@@ -116,7 +116,10 @@ def test_training_over_visa_tcp_equals_the_simulator(reference: dict) -> None:
         assert np.array_equal(value, via_tcp["params"][name]), name
     assert via_tcp["summary"]["test_accuracy"] == direct["summary"]["test_accuracy"]
     assert via_tcp["summary"]["train_loss"] == direct["summary"]["train_loss"]
-    assert via_tcp["summary"]["test_accuracy"] > 0.1  # it learned something from 2 x 20 samples
+    # It learned something from 2 x 20 samples: the training loss ends below what a rule that learns nothing
+    # reaches. Measured: 0.433 trained, 0.478 with optimizer.lr = 0; test accuracy on 20 samples does not
+    # separate them (0.20 both), so it is no floor.
+    assert via_tcp["summary"]["train_loss"] < 0.455
 
 
 def test_round_trips_per_sample(reference: dict) -> None:
@@ -169,7 +172,8 @@ def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
 
 
 # Line 140 falls in epoch 2 (12 setup lines, 100 per epoch, 1 checkpoint read).
-@pytest.mark.parametrize("fault", ["garble@140", "error@140", "disconnect@140", "drop@140"])
+@pytest.mark.parametrize("fault", ["garble@140", "error@140", pytest.param("disconnect@140", marks=pytest.mark.slow),
+                                   pytest.param("drop@140", marks=pytest.mark.slow)])  # these two wait out timeouts
 def test_fault_stops_with_checkpoint_and_resume_matches(reference: dict, tmp_path: Path, capsys, fault: str) -> None:
     """A fault mid-epoch stops the run with one error line and the epoch-1 checkpoint; --resume then finishes
     with the undisturbed run's accuracy and parameters (to the relaxation tolerance: the board's analog state

@@ -104,8 +104,11 @@ def served(sim: Path, faults: str | None = None, fault_on: str = "matrix"):
             server.stop()
 
 
-def eventually(predicate, within_s: float = 2.0) -> bool:
-    """Wait (bounded) for the server threads to act on write-only lines; True once ``predicate`` holds."""
+def eventually(predicate, within_s: float = 30.0) -> bool:
+    """Wait for the server threads to act on write-only lines; True as soon as ``predicate`` holds.
+
+    The bound only stops a hang: it is no timing window (a loaded machine just makes the wait longer).
+    """
     deadline = time.monotonic() + within_s
     while not predicate():
         if time.monotonic() > deadline:
@@ -136,6 +139,7 @@ def runs(tmp_path_factory) -> dict:
     return {"direct": direct, "rig": via_rig, "relaxations": bench.relaxations, "logs": logs}
 
 
+@pytest.mark.slow
 def test_smu_rig_training_equals_the_simulator(runs: dict) -> None:
     """Every conductance and bias ends equal to float precision, with the same accuracy and loss."""
     direct, via_rig = runs["direct"], runs["rig"]
@@ -157,11 +161,13 @@ def load_initial(name: str) -> np.ndarray:
         return build(load_protocol(sim)).system.read_params()[name.removeprefix("param.")]
 
 
+@pytest.mark.slow
 def test_bench_settles_exactly_when_the_simulator_relaxes(runs: dict) -> None:
     """One settling per phase: free + nudged per training sample, free per test sample; nothing in between."""
     assert runs["relaxations"] == 48 * 2 + 30
 
 
+@pytest.mark.slow
 def test_instruments_are_used_as_wired(runs: dict) -> None:
     """Sources take levels, the meter only reads, the pulser pulses, every instrument ends with its output off."""
     logs = runs["logs"]
@@ -202,6 +208,7 @@ def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
     assert after == before
 
 
+@pytest.mark.slow
 def test_fault_stops_the_run_with_a_checkpoint_and_resume_finishes_it(tmp_path: Path, capsys) -> None:
     """A garbled voltmeter reading in epoch 2 stops the run: exit 1, one line naming the meter, epoch-1 checkpoint.
     ``--resume`` reprograms the checkpoint's conductances and biases and ends where an undisturbed run ends (to
@@ -232,6 +239,7 @@ def test_fault_stops_the_run_with_a_checkpoint_and_resume_finishes_it(tmp_path: 
             np.testing.assert_allclose(data[name], value, rtol=1e-7, atol=1e-10, err_msg=name)
 
 
+@pytest.mark.slow
 def test_serve_bench_command_lists_every_instrument(aeqprop_cmd: list[str]) -> None:
     """`aeqprop serve --bench` puts 25 instruments on 127.0.0.1, each answering on its own port; Ctrl-C stops it."""
     import signal

@@ -1,0 +1,248 @@
+"""Every built-in system passes the conformance kit; rigs pass its hardware-safe subset over virtual instruments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aeqprop.protocol import load_protocol, virtual_bench, virtual_instrument
+from aeqprop.testing import CHECKS, ConformanceError, check_system
+
+from .simulators.spice.conftest import ngspice_or_skip
+
+
+def _built_in_settings() -> dict[str, type]:
+    """kind -> settings class of every system aeqprop itself registers (the test below covers each one)."""
+    try:  # the entry-point registry: the built-in kinds are those the aeqprop distribution registers
+        from aeqprop.registry import SYSTEMS, entry, names, system_settings  # type: ignore[import-not-found]
+    except ImportError:  # before the registry: the closed tuple of the composition root
+        from aeqprop.protocol import SYSTEM_CONFIGS  # type: ignore[attr-defined]
+
+        return {cls.model_fields["kind"].default: cls for cls in SYSTEM_CONFIGS}
+    return {kind: system_settings(kind) for kind in names(SYSTEMS)
+            if entry(SYSTEMS, kind).dist.split(" ")[0].lower() == "aeqprop"}  # "aeqprop" or "aeqprop (source tree)"
+
+
+SETTINGS = _built_in_settings()
+
+#: Small settings of each simulated kind (extra cases narrow the capabilities, so gating is exercised too).
+SIMULATED = {
+    "resistive": {"inputs": 3, "hidden": [4], "outputs": 2, "bias_init": 0.1, "g_max": 2.0},
+    "resistive[program only]": {"inputs": 3, "hidden": [4], "outputs": 2, "offers": ["program"]},
+    "resistive-floating": {"inputs": 3, "hidden": [4], "outputs": 2, "bias_init": 0.1},
+    "hopfield-floating": {"inputs": 3, "hidden": [4], "outputs": 2, "bias_init": 0.1},
+    "smooth": {"inputs": 3, "hidden": [4], "outputs": 2},
+    "smooth[no complex]": {"inputs": 3, "hidden": [4], "outputs": 2,
+                           "offers": ["local", "program"]},
+    "asymmetric": {"inputs": 3, "hidden": [4, 4], "outputs": 2},
+    "crossbar": {"inputs": 3, "hidden": [4], "outputs": 2},
+    "spice": {"inputs": 3, "hidden": [4], "outputs": 2, "bias_init": 0.1},
+}
+#: Hardware kinds: checked over virtual instruments in hardware-safe mode (tests further below).
+RIGS = {"rig", "smu-rig"}
+
+
+def _kind(case: str) -> str:
+    return case.split("[")[0]
+
+
+def test_every_kind_has_a_conformance_case() -> None:
+    """A new kind cannot slip past the kit: each one needs a case here (simulated, or a rig test below)."""
+    assert {_kind(c) for c in SIMULATED} | RIGS == set(SETTINGS)
+
+
+@pytest.mark.parametrize("case", sorted(SIMULATED))
+def test_simulated_system_passes_every_check(case: str) -> None:
+    kind = _kind(case)
+    if kind == "spice":
+        ngspice_or_skip()
+    settings = SETTINGS[kind](**SIMULATED[case])
+    report = check_system(lambda: settings.build(np.random.default_rng(0)))
+    assert report.ok
+    assert not set(report.skipped) - {"batch", "program"}, report.skipped  # only what the kind cannot do
+    assert set(report.passed) | set(report.skipped) == set(CHECKS)
+
+
+def test_hardware_safe_mode_skips_what_reprograms() -> None:
+    settings = SETTINGS["resistive"](**SIMULATED["resistive"])
+    report = check_system(lambda: settings.build(np.random.default_rng(0)), hardware_safe=True)
+    assert {name for name, why in report.skipped.items() if "reprograms" in why} == {
+        "restore", "program", "unstable-nudge"}
+
+
+def test_unknown_check_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown checks"):
+        check_system(lambda: None, checks=["no-such-check"])  # type: ignore[arg-type,return-value]
+
+
+# --- rigs over virtual instruments --------------------------------------------------------------------------
+SIM = """
+version = 1
+[system]
+kind = "resistive"
+inputs = {inputs}
+hidden = [4]
+outputs = 3
+input_gain = 2.0
+g_min = 0.01
+tol_v = 1e-12
+[algorithm]
+kind = "ep"
+estimator = "one-sided"
+beta = 0.5
+[optimizer]
+kind = "sgd"
+lr = 0.1
+[data]
+name = "iris"
+[run]
+seed = 3
+batch_size = 1
+"""
+
+RIG = """
+version = 1
+[system]
+kind = "rig"
+inputs = 4
+outputs = 3
+resource = "{resource}"
+timeout_s = 2.0
+input_gain_v = 2.0
+pulse_amplitude_v = 1.0
+pulse_width_s = 1e-4
+[system.limits]
+max_voltage_v = 5.0
+max_current_a = 1e-3
+max_pulse_v = 2.0
+[algorithm]
+kind = "ep"
+beta = 0.5
+[optimizer]
+kind = "sgd"
+lr = 0.1
+[data]
+name = "iris"
+[run]
+batch_size = 1
+"""
+
+SMU_RIG = """
+version = 1
+[system]
+kind = "smu-rig"
+inputs = 4
+hidden = [4]
+outputs = 3
+sources = {sources}
+nudge = {nudge}
+bias = {bias}
+meter = "{meter}"
+pulser = "{pulser}"
+matrix = "{matrix}"
+timeout_s = 2.0
+input_gain_v = 2.0
+nudge_conductance_s = 0.5
+compliance_a = 5.0
+pulse_width_s = 1e-4
+device_rate_s_per_vs = 100.0
+device_threshold_v = 0.5
+[system.limits]
+max_voltage_v = 5.0
+max_current_a = 5.0
+max_pulse_v = 3.0
+[algorithm]
+kind = "ep"
+estimator = "one-sided"
+beta = 0.5
+[optimizer]
+kind = "sgd"
+lr = 0.1
+[data]
+name = "iris"
+[run]
+batch_size = 1
+"""
+
+
+@pytest.fixture
+def simulated(tmp_path: Path) -> Path:
+    path = tmp_path / "sim.toml"
+    path.write_text(SIM.format(inputs=4))
+    return path
+
+
+@pytest.fixture
+def crossbar_rig(simulated: Path, tmp_path: Path) -> Iterator[tuple[Path, object]]:
+    """A rig protocol pointing at a virtual crossbar board (pyvisa-py over TCP on 127.0.0.1)."""
+    server = virtual_instrument(load_protocol(simulated), "tcp", "127.0.0.1", 0).start()
+    try:
+        rig = tmp_path / "rig.toml"
+        rig.write_text(RIG.format(resource=server.resource))
+        yield rig, server.instrument
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def smu_rig(simulated: Path, tmp_path: Path) -> Iterator[tuple[Path, object]]:
+    """An smu-rig protocol pointing at a bench of virtual SMUs and a 707B, one TCP port each."""
+    import json
+
+    bench, servers = virtual_bench(load_protocol(simulated), "127.0.0.1", 0)
+    for server in servers:
+        server.start()
+    try:
+        r = {name: s.resource for name, s in zip(bench.instruments(), servers, strict=True)}
+        pick = lambda prefix: json.dumps([v for k, v in r.items() if k.startswith(prefix)])  # noqa: E731
+        rig = tmp_path / "smu.toml"
+        rig.write_text(SMU_RIG.format(sources=pick("source"), nudge=pick("nudge"), bias=pick("bias"),
+                                      meter=r["meter"], pulser=r["pulser"], matrix=r["matrix"]))
+        yield rig, bench.network
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.mark.parametrize("fixture", ["crossbar_rig", "smu_rig"])
+def test_rig_passes_the_hardware_safe_checks_and_is_not_reprogrammed(fixture: str, request) -> None:
+    """The hardware-safe subset passes over the real stacks and leaves the device's parameters untouched."""
+    protocol_path, device = request.getfixturevalue(fixture)
+    served = device.system if hasattr(device, "system") else device
+    before = served.snapshot()
+    settings = load_protocol(protocol_path).system
+    report = check_system(lambda: settings.build(np.random.default_rng(0)), hardware_safe=True, atol=1e-9,
+                          rtol=1e-6)
+    assert report.ok
+    assert set(report.skipped) >= {"restore", "program", "unstable-nudge"}
+    after = served.snapshot()
+    for key, value in before.items():
+        if key.startswith("param."):
+            assert np.array_equal(after[key], value), f"{fixture}: {key} was reprogrammed in hardware-safe mode"
+
+
+def test_conformance_error_lists_every_failure() -> None:
+    """raise_on_failure (the default) raises one error naming each failed check."""
+    settings = SETTINGS["resistive"](**SIMULATED["resistive"])
+
+    def factory():
+        system = settings.build(np.random.default_rng(0))
+        first_close, calls = system.close, []
+
+        def close() -> None:  # works once, then refuses: not idempotent
+            calls.append(1)
+            if len(calls) > 1:
+                raise RuntimeError("already closed")
+            first_close()
+
+        system.close = close  # type: ignore[method-assign]
+        return system
+
+    with pytest.raises(ConformanceError) as caught:
+        check_system(factory, checks=["close", "spec"])
+    assert caught.value.report.failed_checks() == ["close"]
+    assert caught.value.report.passed == ["spec"]
+    assert "[close] a second close() on a fresh system raised RuntimeError: already closed" in str(caught.value)
