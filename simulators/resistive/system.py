@@ -9,7 +9,7 @@ import numpy as np
 from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, nudge_target
 
 from .network import Topology, input_voltages, local_gradients, param_names
-from .solver import Coefficients, block_coordinate_descent, diagonals, input_drive
+from .solver import Coefficients, block_coordinate_descent, diagonals, extrapolate, input_drive
 
 
 class ResistiveNetwork:
@@ -68,6 +68,10 @@ class ResistiveNetwork:
         self._target: np.ndarray | None = None
         self._diag: list[np.ndarray] | None = None
         self._drive: np.ndarray | None = None
+        self._coeffs: Coefficients | None = None  # diag + drive + their cached reciprocals, until either changes
+        self._workspace: dict = {}  # operand buffers of local_gradients, reused between reads
+        self._free_state: list[np.ndarray] | None = None  # layers when the nudge last left 0
+        self._extrapolate: float | None = None  # pending warm start: new beta / previous beta
 
     # --- contract: all systems ----------------------------------------------------------------------------
     def clamp(self, x: np.ndarray) -> None:
@@ -76,27 +80,31 @@ class ResistiveNetwork:
             raise ValueError(f"clamp: expected shape (batch, {self.spec.n_inputs}), got {x.shape}")
         self._v_in = input_voltages(x, self._topology.input_gain)
         self._drive = None
+        self._coeffs = None
+        self._free_state = None
         batch = x.shape[0]
         if not self._layers or self._layers[0].shape[0] != batch:
             self._layers = [np.zeros((batch, n), dtype=self._dtype) for n in self._topology.sizes[1:]]
             self._target = None
 
     def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
-        self._beta = float(beta)
+        previous, self._beta = self._beta, float(beta)
         self._target = nudge_target(
             self._beta, target, self._target, self._batch, self.spec.n_outputs, self._dtype
         )
+        # Warm start for the next relax (speed only: the equilibrium is unique, the start point is free).
+        if previous == 0.0 and self._beta != 0.0 and self._layers:
+            self._free_state = [layer.copy() for layer in self._layers]
+        self._extrapolate = self._beta / previous if previous != 0.0 and self._beta != previous else None
 
     def relax(self) -> RelaxReport:
         if self._v_in is None:
             raise RuntimeError("relax: clamp an input first")
-        if self._diag is None:
-            self._diag = diagonals(self._params, self._topology.depth)
-        if self._drive is None:
-            self._drive = input_drive(self._params, self._v_in)
-        coeffs = Coefficients(diag=self._diag, drive=self._drive)
+        if self._extrapolate is not None and self._free_state is not None:
+            extrapolate(self._layers, self._free_state, self._extrapolate, self._lows, self._highs)
+        self._extrapolate = None
         return block_coordinate_descent(
-            self._params, coeffs, self._layers, self._lows, self._highs,
+            self._params, self._coefficients(), self._layers, self._lows, self._highs,
             self._beta, self._target, self._tol_v, self._max_sweeps,
         )
 
@@ -107,13 +115,9 @@ class ResistiveNetwork:
             raise ValueError(f"step: n must be >= 1, got {n}")
         if self._v_in is None:
             raise RuntimeError("step: clamp an input first")
-        if self._diag is None:
-            self._diag = diagonals(self._params, self._topology.depth)
-        if self._drive is None:
-            self._drive = input_drive(self._params, self._v_in)
-        coeffs = Coefficients(diag=self._diag, drive=self._drive)
+        self._extrapolate = None  # stepwise dynamics continue from the present state, as a circuit would
         return block_coordinate_descent(
-            self._params, coeffs, self._layers, self._lows, self._highs,
+            self._params, self._coefficients(), self._layers, self._lows, self._highs,
             self._beta, self._target, self._tol_v, n, exact_sweeps=True,
         )
 
@@ -142,7 +146,7 @@ class ResistiveNetwork:
     def read_local(self, reads: int = 1) -> dict[str, np.ndarray]:
         self._offers("local")
         self._require_state()
-        return local_gradients(self._params, self._v_in, self._layers)
+        return local_gradients(self._params, self._v_in, self._layers, self._workspace)
 
     # --- "program" ----------------------------------------------------------------------------------------
     def program(self, delta: Mapping[str, np.ndarray]) -> None:
@@ -184,6 +188,16 @@ class ResistiveNetwork:
     def _invalidate(self) -> None:
         self._diag = None
         self._drive = None
+        self._coeffs = None
+
+    def _coefficients(self) -> Coefficients:
+        if self._coeffs is None:
+            if self._diag is None:
+                self._diag = diagonals(self._params, self._topology.depth)
+            if self._drive is None:
+                self._drive = input_drive(self._params, self._v_in)
+            self._coeffs = Coefficients(diag=self._diag, drive=self._drive)
+        return self._coeffs
 
     def _clip_conductances(self) -> None:
         lo, hi = self._g_window
