@@ -93,3 +93,4 @@ def test_local_gradients_with_workspace_match_fresh_computation(rng) -> None:
             nodes = [v_in, *layers]
             naive = 0.5 * np.mean((nodes[0][:, :, None] - nodes[1][:, None, :]) ** 2, axis=0)
             np.testing.assert_allclose(got["g1"], naive, rtol=1e-12, atol=1e-12)
+
