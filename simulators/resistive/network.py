@@ -86,27 +86,50 @@ def power(
 
 
 def local_gradients(
-    params: dict[str, np.ndarray], v_in: np.ndarray, layers: list[np.ndarray]
+    params: dict[str, np.ndarray],
+    v_in: np.ndarray,
+    layers: list[np.ndarray],
+    workspace: dict | None = None,
 ) -> dict[str, np.ndarray]:
     """dP/dθ averaged over the batch: 1/2 mean (V_i - V_j)^2 for conductances, -mean V for biases.
 
     These are the quantities a lab measures across each device (voltage drop) and at each node.
+    One matmul per layer writes the whole (n_pre, n_post) result: the two squared terms ride along as two
+    extra rows of the operands, so the full-size array is written once instead of three times. Pass a
+    ``workspace`` dict (one per system) to reuse the small operand buffers between calls, and the input
+    layer's operand while ``v_in`` is the same array object (the phases of one batch share it); at batch 1
+    these allocations cost as much as the arithmetic.
     """
     nodes = [v_in, *layers]
     batch = v_in.shape[0]
+    ws: dict = {} if workspace is None else workspace
     out: dict[str, np.ndarray] = {}
     for k in range(1, len(layers) + 1):
         pre, post = nodes[k - 1], nodes[k]
-        # One matmul writes the whole (n_pre, n_post) result: the two squared terms ride along as two extra
-        # rows of the operands, so the full-size array is written once instead of three times.
-        left = np.empty((batch + 2, pre.shape[1]), dtype=pre.dtype)
-        left[:batch] = pre
-        left[batch] = np.einsum("bi,bi->i", pre, pre) / (2 * batch)
-        left[batch + 1] = 1.0
-        right = np.empty((batch + 2, post.shape[1]), dtype=post.dtype)
+        left = _operand(ws, ("left", k), batch, pre)
+        if k > 1 or ws.get("left_of") is not pre:
+            left[:batch] = pre
+            np.einsum("bi,bi->i", pre, pre, out=left[batch])
+            left[batch] *= 1.0 / (2 * batch)
+            if k == 1:
+                ws["left_of"] = pre if workspace is not None else None
+        right = _operand(ws, ("right", k), batch, post)
         np.multiply(post, -1.0 / batch, out=right[:batch])
-        right[batch] = 1.0
-        right[batch + 1] = np.einsum("bj,bj->j", post, post) / (2 * batch)
+        np.einsum("bj,bj->j", post, post, out=right[batch + 1])
+        right[batch + 1] *= 1.0 / (2 * batch)
         out[f"g{k}"] = left.T @ right
-        out[f"b{k}"] = -post.mean(axis=0)
+        out[f"b{k}"] = np.add.reduce(right[:batch], axis=0)  # = -mean(post)
     return out
+
+
+def _operand(ws: dict, key: tuple, batch: int, nodes: np.ndarray) -> np.ndarray:
+    """A (batch + 2, n) buffer whose constant row (ones) is already in place: row ``batch + 1`` for the left
+    operand, row ``batch`` for the right one."""
+    buf = ws.get(key)
+    if buf is None or buf.shape != (batch + 2, nodes.shape[1]) or buf.dtype != nodes.dtype:
+        buf = np.empty((batch + 2, nodes.shape[1]), dtype=nodes.dtype)
+        buf[batch + 1 if key[0] == "left" else batch] = 1.0
+        ws[key] = buf
+        if key[0] == "left" and key[1] == 1:
+            ws["left_of"] = None
+    return buf

@@ -17,7 +17,7 @@ from aeqprop.simulators.core import (
 from aeqprop.system import RelaxReport
 
 from .network import Topology, input_voltages, local_gradients, param_names
-from .solver import Coefficients, block_coordinate_descent, diagonals, input_drive
+from .solver import Coefficients, block_coordinate_descent, diagonals, extrapolate, input_drive
 
 
 class ResistiveNetwork(SimulatedSystem):
@@ -65,10 +65,25 @@ class ResistiveNetwork(SimulatedSystem):
         self._v_in: np.ndarray | None = None
         self._diag: list[np.ndarray] | None = None
         self._drive: np.ndarray | None = None
+        self._coeffs: Coefficients | None = None  # diag + drive + their cached reciprocals, until either changes
+        self._workspace: dict = {}  # operand buffers of local_gradients, reused between reads
+        self._free_state: list[np.ndarray] | None = None  # layers when the nudge last left 0
+        self._extrapolate: float | None = None  # pending warm start: new beta / previous beta
 
-    # --- contract: all systems (clamp, nudge, read_outputs, snapshot, restore, close: SimulatedSystem) ----------
+    # --- contract: all systems (clamp, read_outputs, snapshot, restore, close: SimulatedSystem) -------------
+    def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
+        previous = self._beta
+        super().nudge(beta, target)
+        # Warm start for the next relax (speed only: the equilibrium is unique, the start point is free).
+        if previous == 0.0 and self._beta != 0.0 and self._layers:
+            self._free_state = [layer.copy() for layer in self._layers]
+        self._extrapolate = self._beta / previous if previous != 0.0 and self._beta != previous else None
+
     def relax(self) -> RelaxReport:
         self._require_input("relax")
+        if self._extrapolate is not None and self._free_state is not None:
+            extrapolate(self._layers, self._free_state, self._extrapolate, self._lows, self._highs)
+        self._extrapolate = None
         return block_coordinate_descent(
             self._params, self._coefficients(), self._layers, self._lows, self._highs,
             self._beta, self._target, self._tol_v, self._max_sweeps,
@@ -80,6 +95,7 @@ class ResistiveNetwork(SimulatedSystem):
         if n < 1:
             raise ValueError(f"step: n must be >= 1, got {n}")
         self._require_input("step")
+        self._extrapolate = None  # stepwise dynamics continue from the present state, as a circuit would
         return block_coordinate_descent(
             self._params, self._coefficients(), self._layers, self._lows, self._highs,
             self._beta, self._target, self._tol_v, n, exact_sweeps=True,
@@ -96,12 +112,14 @@ class ResistiveNetwork(SimulatedSystem):
         return self._dtype
 
     def _coefficients(self) -> Coefficients:
-        """The solver's coefficients, cached until parameters change or an input is clamped."""
-        if self._diag is None:
-            self._diag = diagonals(self._params, self._topology.depth)
-        if self._drive is None:
-            self._drive = input_drive(self._params, self._v_in)
-        return Coefficients(diag=self._diag, drive=self._drive)
+        """The solver's coefficients (and their cached reciprocals), kept until parameters change or a clamp."""
+        if self._coeffs is None:
+            if self._diag is None:
+                self._diag = diagonals(self._params, self._topology.depth)
+            if self._drive is None:
+                self._drive = input_drive(self._params, self._v_in)
+            self._coeffs = Coefficients(diag=self._diag, drive=self._drive)
+        return self._coeffs
 
     def _state_sizes(self) -> list[int]:
         return list(self._topology.sizes[1:])
@@ -109,9 +127,11 @@ class ResistiveNetwork(SimulatedSystem):
     def _on_clamp(self, x: np.ndarray) -> None:
         self._v_in = input_voltages(x, self._topology.input_gain)
         self._drive = None
+        self._coeffs = None
+        self._free_state = None
 
     def _local(self, reads: int) -> dict[str, np.ndarray]:
-        return local_gradients(self._params, self._v_in, self._node_reads(self._layers, reads))
+        return local_gradients(self._params, self._v_in, self._node_reads(self._layers, reads), self._workspace)
 
     def _node_reads(self, layers: list[np.ndarray], reads: int) -> list[np.ndarray]:
         """The node voltages a local measurement sees of the free ``layers``: exact here (not copied: only read)."""
@@ -132,6 +152,7 @@ class ResistiveNetwork(SimulatedSystem):
     def _invalidate(self) -> None:
         self._diag = None
         self._drive = None
+        self._coeffs = None
 
     def _clip_conductances(self) -> None:
         clip_window(self._params, [f"g{k}" for k in range(1, self._topology.depth + 1)], *self._g_window)
