@@ -106,6 +106,18 @@ def load_devices(path: Path) -> tuple[list[Device], int | None, str]:
     return devices, int(state.get("epoch", 0)), description
 
 
+def expand(paths: list[str]) -> list[Path]:
+    """Run directories as given, a sweep folder (``sweep.json``) standing for its points' run directories."""
+    out: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if (path / "sweep.json").is_file() and not (path / PROTOCOL).is_file():
+            out += sorted(p for p in path.iterdir() if (p / PROTOCOL).is_file())
+        else:
+            out.append(path)
+    return out
+
+
 def open_run(path: str | Path) -> RunView:
     """Read one run directory; a one-line :class:`RunDirError` if it is not one."""
     run = RunDirectory.open(path)

@@ -128,6 +128,7 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
     from .cli.run import versions
     from .data import load_dataset
     from .protocol import build, to_dict
+    from .runview import write_param_specs
     from .trainer import Trainer, TrainSettings
 
     path = Path(out)
@@ -144,6 +145,8 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
         data = load_dataset(protocol.data.name, protocol.data.root, protocol.data.test_fraction,
                             protocol.data.split_seed).limit(protocol.data.train_limit, protocol.data.test_limit)
         parts = build(protocol)
+        if not resume:
+            write_param_specs(path, parts.system.spec)  # device views in plots and reports
         settings = TrainSettings(
             epochs=protocol.run.epochs, batch_size=protocol.run.batch_size,
             eval_batch_size=protocol.run.eval_batch_size, checkpoint_every=protocol.run.checkpoint_every,

@@ -99,7 +99,7 @@ def test_killed_and_resumed_run_continues_one_series(tmp_path, tiny_protocol, ae
     assert checkpoint_epoch == 3 and killed_at > checkpoint_epoch, "nothing logged after the checkpoint"
 
     resumed = subprocess.run([*aeqprop_cmd, "run", str(tiny_protocol), "--resume", str(run), *common],
-                             capture_output=True, text=True, cwd=tmp_path, timeout=300)
+                             check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     records = _metrics(run)
     assert [r["epoch"] for r in records] == list(range(1, 10))
@@ -127,13 +127,13 @@ def test_missing_extra_is_a_validation_error(tmp_path, tiny_protocol) -> None:
               "sys.exit(main(sys.argv[1:]))")
     out = tmp_path / "run"
     res = subprocess.run([sys.executable, "-c", script, "run", str(tiny_protocol), "--out", str(out), "--tensorboard"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+                         check=False, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "aeqprop[tensorboard]" in res.stderr and "run" in res.stderr
     assert not out.exists()
     res = subprocess.run([sys.executable, "-c", script.replace("tensorboardX", "mlflow"), "validate",
                           str(tiny_protocol), "--set", "run.mlflow=true"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+                         check=False, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert res.returncode == 2 and "aeqprop[mlflow]" in res.stderr and res.stderr.count("\n") == 1
 
 

@@ -13,13 +13,13 @@ from aeqprop.plotting import (
     save,
 )
 from aeqprop.rundir import RunDirError
-from aeqprop.runview import open_run
+from aeqprop.runview import expand, open_run
 
 HELP = "plot runs: learning curves (several runs overlaid), per-epoch costs, conductance histograms and maps"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'aeqprop run'")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'aeqprop run' (a sweep folder stands for all its points)")
     parser.add_argument("-o", "--output", help="learning-curve PNG path (default OUT_DIR/learning_curve.png)")
     parser.add_argument("--out-dir", help="folder for the PNGs (default: the run directory, or ./plots for several)")
     parser.add_argument("--edge", type=float, default=0.01, metavar="FRACTION",
@@ -27,13 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    views = [open_run(p) for p in args.run_dirs]
+    views = [open_run(p) for p in expand(args.run_dirs)]
     for view in views:
         if not view.records:
             raise RunDirError(f"{view.path}: metrics.jsonl has no epochs yet")
     if not 0 < args.edge < 0.5:
         raise RunDirError(f"--edge {args.edge}: must lie between 0 and 0.5")
-    out_dir = Path(args.out_dir) if args.out_dir else (views[0].path if len(views) == 1 else Path("plots"))
+    out_dir = Path(args.out_dir) if args.out_dir else (
+        Path(args.run_dirs[0]) if len(args.run_dirs) == 1 else Path("plots"))
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     curve = Path(args.output) if args.output else out_dir / "learning_curve.png"

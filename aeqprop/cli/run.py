@@ -14,8 +14,8 @@ from aeqprop import __version__
 from aeqprop.data import load_dataset
 from aeqprop.protocol import ProtocolError, build, load_protocol, read_raw, to_dict, validate_raw
 from aeqprop.rundir import RunDirectory
-from aeqprop.system import AeqpropError
 from aeqprop.runview import write_param_specs
+from aeqprop.system import AeqpropError
 from aeqprop.tracking import Tracker
 from aeqprop.trainer import Trainer, TrainSettings
 
