@@ -11,22 +11,30 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from aeqprop.protocol import ProtocolError
+
 HELP = "list the example protocols shipped with aeqprop (run one by name: aeqprop run digits)"
 
 
 def shipped() -> dict[str, Path]:
     """Name → file of every protocol inside the installed package (or the checkout's protocols/ folder)."""
     folder = resources.files("aeqprop.protocols")
-    return {Path(entry.name).stem: Path(str(entry)) for entry in sorted(folder.iterdir(), key=lambda e: e.name)
-            if entry.name.endswith(".toml")}
+    found = {Path(entry.name).stem: Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(".toml")}
+    return dict(sorted(found.items()))
 
 
 def resolve(name_or_path: str) -> str:
     """An existing path is used as given; otherwise a shipped protocol's name (with or without ``.toml``)."""
     if Path(name_or_path).exists():
         return name_or_path
-    found = shipped().get(Path(name_or_path).stem) if "/" not in name_or_path else None
-    return str(found) if found is not None else name_or_path
+    bare = "/" not in name_or_path and "\\" not in name_or_path
+    found = shipped().get(Path(name_or_path).stem) if bare else None
+    if found is not None:
+        return str(found)
+    if bare and not name_or_path.endswith(".toml"):
+        raise ProtocolError(f"{name_or_path}: no such protocol file, nor a shipped protocol "
+                            "('aeqprop protocols' lists them)")
+    return name_or_path
 
 
 def describe(path: Path, width: int = 110) -> str:
