@@ -46,16 +46,16 @@ def png_bytes(fig: Any, dpi: int = 110) -> bytes:
 def learning_curves_figure(runs: Sequence[tuple[str, list[dict[str, Any]]]], title: str = "") -> Any:
     """Error (%) and train loss per epoch; several runs overlaid, one colour each (test solid, train dashed)."""
     plt = _plt()
-    fig, (ax_err, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    rows = -(-len(runs) // 3) if len(runs) > 1 else 0
+    fig, (ax_err, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8 + 0.25 * rows), layout="constrained")
     for i, (name, records) in enumerate(runs):
         colour = f"C{i % 10}"
         epochs = [r["epoch"] for r in records]
-        label = f"{name} " if len(runs) > 1 else ""
-        ax_err.plot(epochs, [100 * (1 - r["test_accuracy"]) for r in records], "s-", color=colour,
-                    label=f"{label}test", ms=4)
-        ax_err.plot(epochs, [100 * (1 - r["train_accuracy"]) for r in records], "o--", color=colour,
-                    label=f"{label}train", ms=3, alpha=0.7)
+        ax_err.plot(epochs, [100 * (1 - r["test_accuracy"]) for r in records], "s-", color=colour, ms=4)
+        ax_err.plot(epochs, [100 * (1 - r["train_accuracy"]) for r in records], "o--", color=colour, ms=3, alpha=0.7)
         ax_loss.plot(epochs, [r["train_loss"] for r in records], "o-", color=colour, label=name, ms=3)
+    ax_err.plot([], [], "s-", color="0.3", label="test")
+    ax_err.plot([], [], "o--", color="0.3", label="train")
     ax_err.set(xlabel="epoch", ylabel="error (%)", yscale="log")
     for ax in (ax_err, ax_loss):
         ax.xaxis.set_major_locator(_integer_ticks())
@@ -63,8 +63,9 @@ def learning_curves_figure(runs: Sequence[tuple[str, list[dict[str, Any]]]], tit
     ax_err.legend(fontsize="small")
     ax_loss.set(xlabel="epoch", ylabel="train loss (½‖V_out − y‖²)", yscale="log")
     ax_loss.grid(alpha=0.3, which="both")
-    if len(runs) > 1:
-        ax_loss.legend(fontsize="small")
+    if len(runs) > 1:  # one colour per run, named once below the panels
+        fig.legend(*ax_loss.get_legend_handles_labels(), loc="outside lower center", fontsize="small",
+                   ncols=min(3, len(runs)), frameon=False)
     if title:
         fig.suptitle(title)
     return fig
@@ -84,7 +85,9 @@ def counters_figure(runs: Sequence[tuple[str, dict[str, list[float | None]]]]) -
     plt = _plt()
     cols = min(3, len(keys))
     rows = -(-len(keys) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), constrained_layout=True, squeeze=False)
+    legend_rows = -(-len(runs) // 3) if len(runs) > 1 else 0
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows + 0.25 * legend_rows), layout="constrained",
+                             squeeze=False)
     for ax, key in zip(axes.ravel(), keys):
         for i, (name, counters) in enumerate(runs):
             if key in counters:
@@ -97,7 +100,8 @@ def counters_figure(runs: Sequence[tuple[str, dict[str, list[float | None]]]]) -
     for ax in axes.ravel()[len(keys):]:
         ax.set_visible(False)
     if len(runs) > 1:
-        axes.ravel()[0].legend(fontsize="small")
+        fig.legend(*axes.ravel()[0].get_legend_handles_labels(), loc="outside lower center", fontsize="small",
+                   ncols=min(3, len(runs)), frameon=False)
     return fig
 
 
