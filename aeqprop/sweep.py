@@ -129,6 +129,7 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
     from .data import load_dataset
     from .protocol import build, to_dict
     from .runview import write_param_specs
+    from .tracking import watch
     from .trainer import Trainer, TrainSettings
 
     path = Path(out)
@@ -157,7 +158,13 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
         if resume:
             trainer.resume()
         try:
-            summary = trainer.fit()
+            tracker = watch(trainer, path, protocol, resume)  # live loggers the protocol's [run] asks for
+            status = "failed"
+            try:
+                summary = trainer.fit()
+                status = "completed"
+            finally:
+                tracker.close(status)
         finally:
             parts.system.close()
         summary.update(status="completed", error=None)

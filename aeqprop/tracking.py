@@ -127,9 +127,10 @@ class MlflowSink:
     """One MLflow run per run directory; the default store is a SQLite file inside the run directory."""
 
     def __init__(self, run_path: Path, uri: str | None, name: str, experiment: str = "aeqprop") -> None:
-        for noisy in ("mlflow", "alembic"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
         from mlflow.tracking import MlflowClient
+
+        for noisy in ("mlflow", "alembic"):  # after the import: mlflow sets its loggers up when imported
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
         record = run_path / MLFLOW_RUN
         saved = json.loads(record.read_text()) if record.is_file() else None
@@ -267,3 +268,15 @@ class Tracker:
                 sink.close({"completed": "FINISHED", "interrupted": "KILLED"}.get(status, "FAILED"))
             else:
                 sink.close()
+
+
+def watch(trainer: Any, run_path: Path, protocol: Any, resumed: bool) -> Tracker:
+    """Open the loggers ``protocol.run`` asks for and hook them into ``trainer`` (a :class:`Trainer` with its
+    state loaded); the caller closes the returned tracker with the run's status."""
+    n_batches = -(-trainer.data.x_train.shape[0] // trainer.settings.batch_size)
+    epoch = trainer.state.epoch
+    tracker = Tracker.open(run_path, protocol.run, trainer.system, run_path.name,
+                           (epoch, epoch * n_batches) if resumed else None)
+    tracker.log_protocol(protocol.model_dump(mode="json", exclude_none=True), (run_path / "protocol.toml").read_text())
+    trainer.callback, trainer.batch_callback = tracker.on_epoch, tracker.on_batch
+    return tracker

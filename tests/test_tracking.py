@@ -101,6 +101,7 @@ def test_killed_and_resumed_run_continues_one_series(tmp_path, tiny_protocol, ae
     resumed = subprocess.run([*aeqprop_cmd, "run", str(tiny_protocol), "--resume", str(run), *common],
                              check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
+    assert "INFO" not in resumed.stderr  # the libraries' chatter stays out of the run's output
     records = _metrics(run)
     assert [r["epoch"] for r in records] == list(range(1, 10))
 
@@ -143,3 +144,17 @@ def test_resume_may_switch_a_logger_on(tmp_path, tiny_protocol, capsys) -> None:
     assert main([*base, "--out", str(out), "--set", "run.epochs=1"]) == 0
     assert main([*base, "--resume", str(out), "--set", "run.epochs=2", "--tensorboard"]) == 0
     assert [p.step for p in _events(out, "epoch").Scalars("epoch/test_accuracy")] == [2]
+
+
+def test_sweep_points_log_too(tmp_path, tiny_protocol, capsys) -> None:
+    """A sweep whose protocol asks for TensorBoard gives every point its own event files."""
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(tiny_protocol), "--grid", "run.seed=1,2", "--set", "run.epochs=2",
+                 "--set", "data.train_limit=100", "--set", "run.tensorboard=true", "--out", str(out),
+                 "--workers", "1"]) == 0
+    points = sorted(p for p in out.iterdir() if (p / "protocol.toml").is_file())
+    assert len(points) == 2
+    for point in points:
+        records = _metrics(point)
+        values = [p.value for p in _events(point, "epoch").Scalars("epoch/test_accuracy")]
+        np.testing.assert_allclose(values, [r["test_accuracy"] for r in records], rtol=1e-6)

@@ -16,7 +16,7 @@ from aeqprop.protocol import ProtocolError, build, load_protocol, read_raw, to_d
 from aeqprop.rundir import RunDirectory
 from aeqprop.runview import write_param_specs
 from aeqprop.system import AeqpropError
-from aeqprop.tracking import Tracker
+from aeqprop.tracking import watch
 from aeqprop.trainer import Trainer, TrainSettings
 
 from .protocols import resolve
@@ -139,11 +139,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             write_param_specs(run_dir.path, parts.system.spec)
             print(f"run directory: {run_dir.path}")
-        n_batches = -(-len(data.x_train) // settings.batch_size)
-        resume_at = (trainer.state.epoch, trainer.state.epoch * n_batches) if args.resume else None
-        tracker = Tracker.open(run_dir.path, protocol.run, parts.system, run_dir.path.name, resume_at)
-        tracker.log_protocol(to_dict(protocol), run_dir.protocol_path.read_text())
-        trainer.callback, trainer.batch_callback = tracker.on_epoch, tracker.on_batch
+        tracker = watch(trainer, run_dir.path, protocol, bool(args.resume))
         print(f"{parts.system.spec.description}; {len(data.x_train)} train / {len(data.x_test)} test samples")
         sys.stdout.flush()
         try:
