@@ -22,8 +22,9 @@ import importlib.util
 import json
 import logging
 import math
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,8 @@ def weights(system: PhysicalSystem) -> dict[str, np.ndarray]:
 class TensorBoardSink:
     """Event files under ``<run>/tensorboard/epoch`` and ``<run>/tensorboard/batch`` (two step axes)."""
 
+    NAME = "TensorBoard"
+
     def __init__(self, run_path: Path, resume_epoch: int | None, resume_batch: int | None) -> None:
         from tensorboardX import SummaryWriter
 
@@ -125,6 +128,8 @@ class TensorBoardSink:
 
 class MlflowSink:
     """One MLflow run per run directory; the default store is a SQLite file inside the run directory."""
+
+    NAME = "MLflow"
 
     def __init__(self, run_path: Path, uri: str | None, name: str, experiment: str = "aeqprop") -> None:
         from mlflow.tracking import MlflowClient
@@ -215,21 +220,35 @@ class Tracker:
             hint = missing_extra(extra) if wanted else None
             if hint:
                 raise TrackingError(f"run.{extra}: {hint}")
+        opening = ""
         try:
             if run.tensorboard:
+                opening = "tensorboard"
                 sinks.append(TensorBoardSink(run_path, *(resume or (None, None))))
             if run.mlflow:
+                opening = "mlflow"
                 sinks.append(MlflowSink(run_path, run.mlflow if isinstance(run.mlflow, str) else None, name))
-        except Exception as exc:  # a store that cannot be opened: one line, before training starts
+        except Exception as exc:
             for sink in sinks:
                 sink.close()
-            raise TrackingError(f"run.mlflow: cannot open the tracking store: {exc}") from exc
+            first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            raise TrackingError(f"run.{opening}: cannot open the logger: {first}") from exc
         return cls(sinks, system, run.log_every, run.histograms)
+
+    def _each(self, call: Callable[[Any], None]) -> None:
+        """Call every sink; one that fails is dropped with a one-line warning and training goes on (a
+        tracking server that goes away must not stop an hours-long hardware run)."""
+        for sink in list(self.sinks):
+            try:
+                call(sink)
+            except Exception as exc:  # noqa: BLE001 - any logger failure, whatever its library raises
+                self.sinks.remove(sink)
+                first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                print(f"aeqprop: warning: {sink.NAME} logging stopped ({first}); training goes on", file=sys.stderr)
 
     def log_protocol(self, protocol: Mapping[str, Any], toml_text: str) -> None:
         flat = flatten(protocol)
-        for sink in self.sinks:
-            sink.params(flat, toml_text)
+        self._each(lambda sink: sink.params(flat, toml_text))
 
     def on_batch(self, step: int, values: Mapping[str, float]) -> None:
         """Trainer batch hook: accumulate, and every ``log_every`` batches log the window's mean."""
@@ -240,9 +259,7 @@ class Tracker:
         self._count += 1
         if step % self.log_every == 0:  # global steps: a resumed run logs at the same steps
             mean = {k: v / self._count for k, v in self._window.items()}
-            for sink in self.sinks:
-                sink.batch_scalars(step, mean)
-                sink.flush()
+            self._each(lambda sink: (sink.batch_scalars(step, mean), sink.flush()))
             self._window, self._count = {}, 0
 
     def on_epoch(self, metrics: dict[str, Any]) -> bool:
@@ -251,23 +268,18 @@ class Tracker:
             return False
         step = int(metrics["epoch"])
         values = scalars(metrics)
-        for sink in self.sinks:
-            sink.epoch_scalars(step, values)
-        if self.histograms:
+        self._each(lambda sink: sink.epoch_scalars(step, values))
+        if self.histograms and self.sinks:
             now = weights(self.system)
             deltas = {k: now[k] - self._last[k] for k in now if k in self._last}
-            for sink in self.sinks:
-                sink.histograms(step, now, deltas)
+            self._each(lambda sink: sink.histograms(step, now, deltas))
             self._last = now
         self._window, self._count = {}, 0  # a window never spans two epochs
         return False
 
     def close(self, status: str = "completed") -> None:
-        for sink in self.sinks:
-            if isinstance(sink, MlflowSink):
-                sink.close({"completed": "FINISHED", "interrupted": "KILLED"}.get(status, "FAILED"))
-            else:
-                sink.close()
+        mlflow_status = {"completed": "FINISHED", "interrupted": "KILLED"}.get(status, "FAILED")
+        self._each(lambda sink: sink.close(mlflow_status) if isinstance(sink, MlflowSink) else sink.close())
 
 
 def watch(trainer: Any, run_path: Path, protocol: Any, resumed: bool) -> Tracker:

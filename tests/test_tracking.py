@@ -158,3 +158,48 @@ def test_sweep_points_log_too(tmp_path, tiny_protocol, capsys) -> None:
         records = _metrics(point)
         values = [p.value for p in _events(point, "epoch").Scalars("epoch/test_accuracy")]
         np.testing.assert_allclose(values, [r["test_accuracy"] for r in records], rtol=1e-6)
+
+
+def test_unreachable_tracking_server_is_one_line_and_leaves_nothing(tmp_path, tiny_protocol, capsys, monkeypatch) -> None:
+    """A tracking URI nobody answers (a closed port on this machine): exit 2 before training, no run directory."""
+    import socket
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    assert main(["run", str(tiny_protocol), "--out", str(out), "--mlflow", f"http://127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("aeqprop: error: run.mlflow: cannot open the logger")
+    assert not out.exists()
+
+
+class _BrokenSink:
+    """A logger whose store went away after it was opened (what a crashed tracking server looks like)."""
+
+    NAME = "Broken"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def epoch_scalars(self, step, values):
+        self.calls += 1
+        raise ConnectionError("server went away\nmore detail")
+
+    params = batch_scalars = histograms = flush = close = epoch_scalars
+
+
+def test_a_logger_that_fails_mid_run_is_dropped_and_training_goes_on(tmp_path, capsys) -> None:
+    from aeqprop.tracking import Tracker
+    from tests.conftest import small_network
+
+    broken = _BrokenSink()
+    tracker = Tracker([broken], small_network(), log_every=1, histograms=True)
+    assert tracker.on_epoch({"epoch": 1, "test_accuracy": 0.5}) is False
+    tracker.on_epoch({"epoch": 2, "test_accuracy": 0.6})
+    tracker.on_batch(3, {"loss": 1.0})
+    assert broken.calls == 1 and tracker.sinks == []
+    err = capsys.readouterr().err
+    assert err == "aeqprop: warning: Broken logging stopped (ConnectionError: server went away); training goes on\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from aeqprop.protocol import ProtocolError, build, load_protocol, read_raw, to_d
 from aeqprop.rundir import RunDirectory
 from aeqprop.runview import write_param_specs
 from aeqprop.system import AeqpropError
-from aeqprop.tracking import watch
+from aeqprop.tracking import TrackingError, watch
 from aeqprop.trainer import Trainer, TrainSettings
 
 from .protocols import resolve
@@ -139,7 +140,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             write_param_specs(run_dir.path, parts.system.spec)
             print(f"run directory: {run_dir.path}")
-        tracker = watch(trainer, run_dir.path, protocol, bool(args.resume))
+        try:
+            tracker = watch(trainer, run_dir.path, protocol, bool(args.resume))
+        except TrackingError:
+            if not args.resume:  # nothing trained yet: leave no half-made run directory behind
+                shutil.rmtree(run_dir.path)
+            raise
         print(f"{parts.system.spec.description}; {len(data.x_train)} train / {len(data.x_test)} test samples")
         sys.stdout.flush()
         try:
