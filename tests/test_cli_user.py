@@ -7,7 +7,6 @@ import os
 import pty
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
@@ -86,24 +85,21 @@ def test_shipped_protocol_runs_by_name(tmp_path, capsys) -> None:
 
 @pytest.mark.slow
 def test_plain_pip_install_runs_shipped_protocols_by_name(tmp_path) -> None:
-    """Install the package (not editable) into a fresh venv and run a shipped protocol by name elsewhere."""
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    site = next((env_dir / "lib").glob("python3*/site-packages"))
-    # the dependencies come from this environment's site folders (offline); aeqprop itself from the install
-    deps = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
-    (site / "deps.pth").write_text("\n".join(deps) + "\n")
-    pip = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
-                          "--no-build-isolation", "--no-index", str(ROOT)],
+    """Install the package (a built wheel, not editable) into a folder and run a shipped protocol by name from
+    elsewhere; the dependencies come from this environment (offline, no build isolation)."""
+    target = tmp_path / "site"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                          "--no-index", "--target", str(target), str(ROOT)],
                          check=False, capture_output=True, text=True, timeout=600)
     assert pip.returncode == 0, pip.stderr[-2000:]
-    exe = str(env_dir / "bin" / "aeqprop")
-    where = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import aeqprop; print(aeqprop.__file__)"],
-                           check=True, capture_output=True, text=True, cwd=tmp_path)
-    assert str(site) in where.stdout, where.stdout  # the installed copy, not the checkout
-    listed = subprocess.run([exe, "protocols"], check=True, capture_output=True, text=True, cwd=tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    cmd = [sys.executable, "-m", "aeqprop"]
+    where = subprocess.run([sys.executable, "-c", "import aeqprop; print(aeqprop.__file__)"],
+                           check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert where.stdout.startswith(str(target)), where.stdout  # the installed copy, not the checkout
+    listed = subprocess.run([*cmd, "protocols"], check=True, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert "digits" in listed.stdout.split()
-    res = subprocess.run([exe, "run", "digits", "--out", str(tmp_path / "run"), *SHORT],
-                         check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    res = subprocess.run([*cmd, "run", "digits", "--out", str(tmp_path / "run"), *SHORT],
+                         check=False, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "completed"
