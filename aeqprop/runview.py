@@ -126,6 +126,24 @@ def open_run(path: str | Path) -> RunView:
         protocol = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RunDirError(f"{run.path / PROTOCOL}: invalid TOML: {exc}") from None
-    summary = json.loads((run.path / SUMMARY).read_text()) if (run.path / SUMMARY).is_file() else {}
+    records = run.read_metrics()
+    summary = json.loads((run.path / SUMMARY).read_text()) if (run.path / SUMMARY).is_file() else _so_far(records)
     devices, epoch, description = load_devices(run.path)
-    return RunView(run.path, run.read_metrics(), summary, protocol, text, description, devices, epoch)
+    return RunView(run.path, records, summary, protocol, text, description, devices, epoch)
+
+
+def _so_far(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A summary from the metrics log, for a run still going (or killed) that has no summary.json yet."""
+    if not records:
+        return {"status": "no epoch finished yet"}
+    last = records[-1]
+    train_s = sum(r.get("train_s", 0.0) for r in records)
+    return {
+        "status": "running, or stopped without a summary", "epochs": last["epoch"],
+        "test_accuracy": last.get("test_accuracy"), "train_accuracy": last.get("train_accuracy"),
+        "train_loss": last.get("train_loss"),
+        "best_test_accuracy": max((r["test_accuracy"] for r in records if "test_accuracy" in r), default=None),
+        "wall_s": sum(r.get("wall_s", 0.0) for r in records),
+        "samples_per_s": (sum(r["samples_per_s"] * r["train_s"] for r in records if "train_s" in r) / train_s
+                          if train_s else None),
+    }

@@ -168,3 +168,19 @@ def test_report_refuses_a_folder_that_is_no_run(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a run directory" in err
     assert not (tmp_path / "report.html").exists()
+
+
+def test_report_of_a_run_still_going_reads_the_metrics_log(sweep, tmp_path, capsys) -> None:
+    """Without summary.json (a live or killed run) the summary comes from metrics.jsonl."""
+    point = next(p for p in sorted(sweep.iterdir()) if (p / "protocol.toml").is_file())
+    live = tmp_path / "live"
+    shutil.copytree(point, live)
+    summary = json.loads((live / "summary.json").read_text())
+    (live / "summary.json").unlink()
+    assert main(["report", str(live)]) == 0
+    page = _Cells()
+    page.feed((live / "report.html").read_text())
+    shown = {a["data-key"]: t for a, t in page.cells if a.get("data-run") == "live"}
+    assert shown["status"] == "running, or stopped without a summary"
+    for key in ("test_accuracy", "train_accuracy", "best_test_accuracy", "epochs", "samples_per_s"):
+        assert shown[key] == fmt(key, summary[key]), key
