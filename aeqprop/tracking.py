@@ -85,6 +85,19 @@ def weights(system: PhysicalSystem) -> dict[str, np.ndarray]:
             if f"param.{name}" in snap}
 
 
+def edge_fractions(system: PhysicalSystem, values: dict[str, np.ndarray], margin: float = 0.01) -> dict[str, float]:
+    """``<group>_at_low_edge`` / ``_at_high_edge``: fractions of devices within ``margin`` of a bounded window."""
+    from .runview import Device
+
+    out = {}
+    for name, value in values.items():
+        spec = system.spec.params[name]
+        low, high = Device(name, value, *spec.bounds).at_edges(margin)
+        if not math.isnan(low):
+            out[f"{name}_at_low_edge"], out[f"{name}_at_high_edge"] = low, high
+    return out
+
+
 class TensorBoardSink:
     """Event files under ``<run>/tensorboard/epoch`` and ``<run>/tensorboard/batch`` (two step axes)."""
 
@@ -273,6 +286,9 @@ class Tracker:
             now = weights(self.system)
             deltas = {k: now[k] - self._last[k] for k in now if k in self._last}
             self._each(lambda sink: sink.histograms(step, now, deltas))
+            edges = edge_fractions(self.system, now)
+            if edges:
+                self._each(lambda sink: sink.epoch_scalars(step, edges))
             self._last = now
         self._window, self._count = {}, 0  # a window never spans two epochs
         return False

@@ -203,3 +203,23 @@ def test_a_logger_that_fails_mid_run_is_dropped_and_training_goes_on(tmp_path, c
     assert broken.calls == 1 and tracker.sinks == []
     err = capsys.readouterr().err
     assert err == "aeqprop: warning: Broken logging stopped (ConnectionError: server went away); training goes on\n"
+
+
+def test_devices_at_the_window_edges_are_logged_per_epoch(tmp_path, capsys) -> None:
+    """A crossbar (bounded window): the live edge fractions of the last epoch equal the checkpoint's."""
+    from aeqprop.runview import open_run
+    from tests.conftest import ROOT
+
+    out = tmp_path / "xbar"
+    assert main(["run", str(ROOT / "protocols" / "digits-memristor.toml"), "--out", str(out), "--no-progress",
+                 "--set", "run.epochs=2", "--set", "data.train_limit=100", "--set", "data.test_limit=50",
+                 "--tensorboard"]) == 0
+    epoch = _events(out, "epoch")
+    weights = [d for d in open_run(out).devices if d.role == "weight"]
+    assert weights
+    for dev in weights:
+        low, high = dev.at_edges(0.01)
+        assert low > 0  # the protocol sticks 0.5 % of the devices at g_min
+        assert [p.step for p in epoch.Scalars(f"epoch/{dev.name}_at_low_edge")] == [1, 2]
+        assert epoch.Scalars(f"epoch/{dev.name}_at_low_edge")[-1].value == pytest.approx(low)
+        assert epoch.Scalars(f"epoch/{dev.name}_at_high_edge")[-1].value == pytest.approx(high)
