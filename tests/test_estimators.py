@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from aeqprop.simulators.resistive import oracle
-from aeqprop.simulators.resistive.network import local_gradients
 
 from aeqprop.estimators import estimate_gradient, free_outputs
 from aeqprop.fidelity import cosine_similarity, relative_error
+from aeqprop.simulators.resistive import oracle
+from aeqprop.simulators.resistive.network import local_gradients
 
 from .conftest import small_network
 

@@ -83,7 +83,7 @@ def write_protocols(folder: Path, resources: dict[str, str] | None = None, gain:
     sim = folder / "sim.toml"
     sim.write_text(sim_text)
     r = resources or {}
-    pick = lambda prefix: json.dumps([v for k, v in r.items() if k.startswith(prefix)])
+    pick = lambda prefix: json.dumps([v for k, v in r.items() if k.startswith(prefix)])  # noqa: E731
     rig_text = RIG.format(sources=pick("source"), nudge=pick("nudge"), bias=pick("bias"), meter=r.get("meter", "x"),
                           pulser=r.get("pulser", "x"), matrix=r.get("matrix", "x"), gain=gain)
     rig = folder / "rig.toml"
@@ -217,7 +217,7 @@ def test_fault_stops_the_run_with_a_checkpoint_and_resume_finishes_it(tmp_path: 
         assert main(["run", str(rig), "--out", str(out), "--no-progress"]) == 1
         resumed = main(["run", str(rig), "--resume", str(out), "--no-progress"])
         instruments = bench.instruments()
-        switched_off = lambda: all(
+        switched_off = lambda: all(  # noqa: E731 - the servers act on the last write-only lines asynchronously
             i.closed == set() if name == "matrix" else i.output is False for name, i in instruments.items())
         assert eventually(switched_off)
     err = capsys.readouterr().err.strip().splitlines()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from aeqprop.drivers.base import Limits
 from aeqprop.drivers.keithley2400 import Keithley2400
 from aeqprop.drivers.keithley2450 import Keithley2450
 from aeqprop.drivers.keithley2600 import Keithley2600
 from aeqprop.drivers.keysight_b2900 import KeysightB2900
 from aeqprop.drivers.transcript import Transcript
-
 from aeqprop.system import LimitViolation
 
 LIMITS = Limits(max_voltage_v=5.0, max_current_a=1e-3, max_pulse_v=3.0, max_pulse_width_s=1e-3)

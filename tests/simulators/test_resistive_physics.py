@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.optimize import minimize
+
 from aeqprop.simulators.resistive import oracle
 from aeqprop.simulators.resistive.network import input_voltages, power
 from aeqprop.simulators.resistive.solver import Coefficients, block_coordinate_descent, diagonals, input_drive
-from scipy.optimize import minimize
-
 from aeqprop.system import NotSettled, RelaxReport
 
 from ..conftest import small_network

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from aeqprop.simulators.memristor import DeviceArray, DeviceModel
 from aeqprop.simulators.memristor.devices import curve, inverse_curve
 

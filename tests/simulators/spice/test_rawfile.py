@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from aeqprop.simulators.spice import RawFileError, read_raw
 
 
