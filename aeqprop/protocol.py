@@ -73,6 +73,22 @@ class RunConfig(_Strict):
     eval_batch_size: int = Field(default=1000, ge=1)
     checkpoint_every: int = Field(default=1, ge=1, description="Epochs between checkpoints.")
     out: str = Field(default="runs", description="Parent folder of run directories when --out is not given.")
+    # --- live logging (optional extras; see aeqprop.tracking) ---
+    tensorboard: bool = Field(default=False, description="Write TensorBoard event files into <run>/tensorboard.")
+    mlflow: bool | str = Field(default=False, description="Log to MLflow: true = <run>/mlflow.db, or a tracking URI.")
+    log_every: int = Field(default=0, ge=0, description="Log batch scalars every N batches (0: per epoch only).")
+    histograms: bool = Field(default=True, description="Per-layer histograms of parameters and updates (TensorBoard).")
+
+    @model_validator(mode="after")
+    def _extras_installed(self) -> RunConfig:
+        """Refuse a logger whose optional package is missing now, not after the first epoch."""
+        from .tracking import missing_extra
+
+        for extra in ("tensorboard", "mlflow"):
+            hint = missing_extra(extra) if getattr(self, extra) not in (False, "") else None
+            if hint:
+                raise ValueError(f"{extra} = {getattr(self, extra)!r} {hint}")
+        return self
 
 
 class Protocol(_Strict):

@@ -128,6 +128,8 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
     from .cli.run import versions
     from .data import load_data
     from .protocol import build, to_dict
+    from .runview import write_param_specs
+    from .tracking import watch
     from .trainer import Trainer, TrainSettings
 
     path = Path(out)
@@ -143,6 +145,8 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
         run_dir = RunDirectory.open(path) if resume else RunDirectory.create(path, to_dict(protocol))
         data = load_data(protocol.data)
         parts = build(protocol)
+        if not resume:
+            write_param_specs(path, parts.system.spec)  # device views in plots and reports
         settings = TrainSettings(
             epochs=protocol.run.epochs, batch_size=protocol.run.batch_size,
             eval_batch_size=protocol.run.eval_batch_size, checkpoint_every=protocol.run.checkpoint_every,
@@ -153,7 +157,13 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
         if resume:
             trainer.resume()
         try:
-            summary = trainer.fit()
+            tracker = watch(trainer, path, protocol, resume)  # live loggers the protocol's [run] asks for
+            status = "failed"
+            try:
+                summary = trainer.fit()
+                status = "completed"
+            finally:
+                tracker.close(status)
         finally:
             parts.system.close()
         summary.update(status="completed", error=None)

@@ -17,6 +17,9 @@ from .system import PhysicalSystem
 
 #: Called after each epoch with its metrics; return True to stop the run (state is saved first).
 EpochCallback = Callable[[dict[str, Any]], bool]
+#: Called after each batch with the global batch index (1-based, continuing across epochs and resumes) and that
+#: batch's figures: loss, accuracy, sweeps, relaxations, homeostasis_iterations (live loggers).
+BatchCallback = Callable[[int, dict[str, float]], None]
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Trainer:
         shuffle_rng: np.random.Generator,
         run_dir: RunDirectory | None = None,
         callback: EpochCallback | None = None,
+        batch_callback: BatchCallback | None = None,
     ) -> None:
         system.spec.require(rule.requires, type(rule).__name__)
         cap = system.spec.max_batch
@@ -77,6 +81,7 @@ class Trainer:
         self.rng = shuffle_rng
         self.run_dir = run_dir
         self.callback = callback
+        self.batch_callback = batch_callback
         self.state = TrainState()
         self.checkpoint_epoch: int | None = None  # epoch of the last checkpoint written or loaded
         self._targets = one_hot(data.y_train, data.n_classes, settings.target_low, settings.target_high)
@@ -137,8 +142,15 @@ class Trainer:
                 idx = order[b * s.batch_size : (b + 1) * s.batch_size]
                 x, target = self.data.x_train[idx], self._targets[idx]
                 report = self.rule.train_step(self.system, x, target)
-                loss_sum += 0.5 * float(np.sum((report.outputs - target) ** 2))
-                correct += int(np.sum(np.argmax(report.outputs, axis=1) == self.data.y_train[idx]))
+                batch_loss = 0.5 * float(np.sum((report.outputs - target) ** 2))
+                batch_correct = int(np.sum(np.argmax(report.outputs, axis=1) == self.data.y_train[idx]))
+                loss_sum += batch_loss
+                correct += batch_correct
+                if self.batch_callback is not None:
+                    self.batch_callback((epoch - 1) * n_batches + b + 1, {
+                        "loss": batch_loss / len(idx), "accuracy": batch_correct / len(idx),
+                        "sweeps": float(report.sweeps), "relaxations": float(report.relaxations),
+                        "homeostasis_iterations": float(report.homeostasis_iterations)})
                 sweeps += report.sweeps
                 relaxations += report.relaxations
                 holds += report.homeostasis_iterations

@@ -8,15 +8,30 @@ import sys
 from aeqprop import __version__
 from aeqprop.system import AeqpropError
 
-from . import bench, plot, run, serve, sweep, validate
+from . import bench, plot, protocols, report, run, serve, sweep, validate
 
 COMMANDS = {
     "run": run, "validate": validate, "plot": plot, "serve": serve, "bench": bench, "sweep": sweep,
+    "protocols": protocols, "report": report,
 }
 
 
+DESCRIPTION = """\
+Train physical learning machines (resistive networks, memristor crossbars, instrument rigs and their
+simulators) with equilibrium propagation, treating each machine as a black box. A run is described by one
+protocol file; each run leaves a directory you can resume, plot and turn into a report.
+
+examples:
+  aeqprop protocols                      list the example protocols that ship with aeqprop
+  aeqprop run digits                     train the digits example (or give a protocol file's path)
+  aeqprop run digits --tensorboard       ... and log live curves (pip install 'aeqprop[tensorboard]')
+  aeqprop report runs/digits-*           one self-contained HTML report of one or several runs
+  aeqprop COMMAND --help                 the options of one command"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aeqprop", description=__doc__)
+    parser = argparse.ArgumentParser(prog="aeqprop", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"aeqprop {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():

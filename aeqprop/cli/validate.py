@@ -6,16 +6,19 @@ import argparse
 
 from aeqprop.protocol import load_protocol
 
+from .protocols import resolve
+
 HELP = "check a protocol file: schema, algorithm/system pairing and data sizes"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("protocol", help="protocol file (TOML)")
+    parser.add_argument("protocol", help="protocol file (TOML), or the name of a shipped one (aeqprop protocols)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field, e.g. --set run.epochs=3 (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
+    args.protocol = resolve(args.protocol)
     protocol = load_protocol(args.protocol, args.overrides)
     print(
         f"{args.protocol}: ok ({protocol.system.kind} system, {protocol.algorithm.summary()}, data {protocol.data.label}, "
