@@ -246,3 +246,37 @@ def test_conformance_error_lists_every_failure() -> None:
     assert caught.value.report.failed_checks() == ["close"]
     assert caught.value.report.passed == ["spec"]
     assert "[close] a second close() on a fresh system raised RuntimeError: already closed" in str(caught.value)
+
+
+# --- aeqprop check -------------------------------------------------------------------------------------------
+def test_check_command_runs_every_check_on_a_simulator(simulated: Path, capsys) -> None:
+    from aeqprop.cli import main
+
+    assert main(["check", str(simulated)]) == 0
+    assert f"{simulated}: resistive system, all checks: 11 passed, 0 failed, 0 skipped" in capsys.readouterr().out
+
+
+def test_check_command_on_a_rig_leaves_the_device_alone_unless_asked(crossbar_rig, capsys) -> None:
+    """A rig (max_batch 1) gets the hardware-safe subset by default; --reprogram runs the rest too."""
+    from aeqprop.cli import main
+
+    rig, board = crossbar_rig
+    before = board.system.snapshot()
+    assert main(["check", str(rig), "--atol", "1e-9", "--rtol", "1e-6"]) == 0
+    out = capsys.readouterr().out
+    assert "rig system, hardware-safe checks: 7 passed, 0 failed, 4 skipped" in out
+    assert "skip [program] reprograms the device (hardware_safe=True)" in out
+    after = board.system.snapshot()
+    assert all(np.array_equal(after[k], v) for k, v in before.items() if k.startswith("param."))
+    main(["check", str(rig), "--atol", "1e-9", "--rtol", "1e-6", "--reprogram"])
+    assert "rig system, all checks:" in capsys.readouterr().out
+    assert not np.array_equal(board.system.snapshot()["param.g1"], before["param.g1"])
+
+
+def test_check_command_names_what_fails_and_exits_1(simulated: Path, capsys) -> None:
+    """A system that cannot settle within its budget fails the checks that relax it, each named."""
+    from aeqprop.cli import main
+
+    assert main(["check", str(simulated), "--set", "system.max_sweeps=1"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL [determinism] raised NotSettled" in out and "FAIL [batch] raised NotSettled" in out
