@@ -14,6 +14,7 @@ relaxation that cannot settle raises :class:`~aeqprop.system.NotSettled`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -541,18 +542,37 @@ def check_unstable_nudge(ctx: _Context) -> None:
                               "NotSettled")
 
 
+class _Errors(logging.Handler):
+    """Collects the error records logged while it is attached to the root logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def check_close(ctx: _Context) -> None:
-    """close() may be called twice, and on a system that never ran."""
+    """close() may be called twice, and on a system that never ran: the second call does nothing (no error
+    raised, none logged)."""
     for used in (False, True):
         system = ctx.factory()
         if used:
             ctx.free(system)
         system.close()
+        errors = _Errors()
+        logging.getLogger().addHandler(errors)
         try:
             system.close()
         except Exception as exc:
             raise _Failed(f"a second close() on a {'used' if used else 'fresh'} system raised "
                           f"{type(exc).__name__}: {exc}") from None
+        finally:
+            logging.getLogger().removeHandler(errors)
+        if errors.messages:
+            raise _Failed(f"a second close() on a {'used' if used else 'fresh'} system logged "
+                          f"{len(errors.messages)} error(s), first: {errors.messages[0]}")
 
 
 #: Every check, in the order it runs: name -> (function, reprograms a device?).

@@ -6,6 +6,7 @@ so a check that passes on the real network and fails here has caught exactly tha
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import numpy as np
@@ -153,6 +154,16 @@ class CloseTwiceFails(ResistiveNetwork):
         super().close()
 
 
+class CloseTwiceLogs(ResistiveNetwork):
+    """close() swallows the failure of a second call but logs it: not idempotent either."""
+
+    def close(self) -> None:
+        if getattr(self, "_closed", False):
+            logging.getLogger("aeqprop.drivers").error("could not switch the outputs off: link closed")
+        self._closed = True
+        super().close()
+
+
 def build(cls: type[ResistiveNetwork], **overrides) -> ResistiveNetwork:
     """A system of class ``cls`` with the parameters the real network gets from the same seed."""
     real = SETTINGS.model_copy(update=overrides).build(np.random.default_rng(0))
@@ -177,6 +188,7 @@ BROKEN = [
     (PadsInputs, {}, "inputs", "was accepted silently"),
     (LayerZero, {}, "spec", "layer 0"),
     (CloseTwiceFails, {}, "close", "already closed"),
+    (CloseTwiceLogs, {}, "close", "logged 1 error(s), first: could not switch the outputs off"),
 ]
 
 
