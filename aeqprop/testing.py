@@ -145,6 +145,17 @@ def _relaxed(system: PhysicalSystem) -> RelaxReport | None:
     return report
 
 
+def _must_raise(what: str, error: type[Exception], call: Callable[..., object], *args: object) -> None:
+    """``call(*args)`` must raise ``error``: anything else, or nothing, is a failure naming ``what``."""
+    try:
+        call(*args)
+    except error:
+        return
+    except Exception as exc:
+        raise _Failed(f"{what} raised {type(exc).__name__}: {exc} instead of {error.__name__}") from None
+    raise _Failed(f"{what} was accepted silently")
+
+
 def _exact(a: np.ndarray, b: np.ndarray, atol: float) -> float | None:
     """None when equal within ``atol`` (0: bit for bit, dtype included), else the largest gap."""
     a, b = np.asarray(a), np.asarray(b)
@@ -255,14 +266,7 @@ def check_capabilities(ctx: _Context) -> None:
             if methods and not any(callable(getattr(system, m, None)) for m in methods if m != "read_params") \
                     and not _BASE_METHODS & set(methods):
                 continue  # an optional method left out altogether is fine
-            try:
-                use(system, ctx)
-            except CapabilityError:
-                continue
-            except Exception as exc:
-                raise _Failed(f"capability {capability!r} is not offered, and using it raised "
-                              f"{type(exc).__name__}: {exc} instead of CapabilityError") from None
-            raise _Failed(f"capability {capability!r} is not offered, yet using it raised no CapabilityError")
+            _must_raise(f"using capability {capability!r}, which is not offered,", CapabilityError, use, system, ctx)
     with ctx.fresh() as system:
         _use_offered(system, ctx, offered)
 
@@ -320,13 +324,7 @@ def check_inputs(ctx: _Context) -> None:
                     lambda s: s.clamp(too_many)))
     for what, call in bad:
         with ctx.fresh() as system:
-            try:
-                call(system)
-            except ValueError:
-                continue
-            except Exception as exc:
-                raise _Failed(f"{what} raised {type(exc).__name__}: {exc} instead of ValueError") from None
-            raise _Failed(f"{what} was accepted silently")
+            _must_raise(what, ValueError, call, system)
 
 
 def check_determinism(ctx: _Context) -> None:
@@ -506,14 +504,7 @@ def check_program(ctx: _Context) -> None:
             ("a wrong shape", {next(iter(ctx.spec.params)): np.zeros((1, 2, 3, 4, 5))}, ValueError),
         ]
         for what, delta, error in wrong:
-            try:
-                system.program(delta)
-            except error:
-                continue
-            except Exception as exc:
-                raise _Failed(f"program() with {what} raised {type(exc).__name__}: {exc} instead of "
-                              f"{error.__name__}") from None
-            raise _Failed(f"program() with {what} was accepted silently")
+            _must_raise(f"program() with {what}", error, system.program, delta)
 
 
 #: Nudges strong and negative enough to leave no stable equilibrium in an energy-based system.

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aeqprop.protocol import load_protocol, virtual_bench, virtual_instrument
+from aeqprop.protocol import load_protocol
 from aeqprop.testing import CHECKS, ConformanceError, check_system
 
+from .drivers import test_rig_end_to_end as crossbar_e2e
+from .drivers import test_smu_rig_end_to_end as smu_e2e
 from .simulators.spice.conftest import ngspice_or_skip
 
 
@@ -78,133 +80,30 @@ def test_unknown_check_names_are_refused() -> None:
         check_system(lambda: None, checks=["no-such-check"])  # type: ignore[arg-type,return-value]
 
 
-# --- rigs over virtual instruments --------------------------------------------------------------------------
-SIM = """
-version = 1
-[system]
-kind = "resistive"
-inputs = {inputs}
-hidden = [4]
-outputs = 3
-input_gain = 2.0
-g_min = 0.01
-tol_v = 1e-12
-[algorithm]
-kind = "ep"
-estimator = "one-sided"
-beta = 0.5
-[optimizer]
-kind = "sgd"
-lr = 0.1
-[data]
-name = "iris"
-[run]
-seed = 3
-batch_size = 1
-"""
-
-RIG = """
-version = 1
-[system]
-kind = "rig"
-inputs = 4
-outputs = 3
-resource = "{resource}"
-timeout_s = 2.0
-input_gain_v = 2.0
-pulse_amplitude_v = 1.0
-pulse_width_s = 1e-4
-[system.limits]
-max_voltage_v = 5.0
-max_current_a = 1e-3
-max_pulse_v = 2.0
-[algorithm]
-kind = "ep"
-beta = 0.5
-[optimizer]
-kind = "sgd"
-lr = 0.1
-[data]
-name = "iris"
-[run]
-batch_size = 1
-"""
-
-SMU_RIG = """
-version = 1
-[system]
-kind = "smu-rig"
-inputs = 4
-hidden = [4]
-outputs = 3
-sources = {sources}
-nudge = {nudge}
-bias = {bias}
-meter = "{meter}"
-pulser = "{pulser}"
-matrix = "{matrix}"
-timeout_s = 2.0
-input_gain_v = 2.0
-nudge_conductance_s = 0.5
-compliance_a = 5.0
-pulse_width_s = 1e-4
-device_rate_s_per_vs = 100.0
-device_threshold_v = 0.5
-[system.limits]
-max_voltage_v = 5.0
-max_current_a = 5.0
-max_pulse_v = 3.0
-[algorithm]
-kind = "ep"
-estimator = "one-sided"
-beta = 0.5
-[optimizer]
-kind = "sgd"
-lr = 0.1
-[data]
-name = "iris"
-[run]
-batch_size = 1
-"""
-
-
+# --- rigs over virtual instruments (the protocols and servers of the end-to-end rig tests) --------------------
 @pytest.fixture
 def simulated(tmp_path: Path) -> Path:
-    path = tmp_path / "sim.toml"
-    path.write_text(SIM.format(inputs=4))
-    return path
+    """A small resistive network's protocol (iris, 4-4-3)."""
+    sim, _ = smu_e2e.write_protocols(tmp_path)
+    return sim
 
 
 @pytest.fixture
-def crossbar_rig(simulated: Path, tmp_path: Path) -> Iterator[tuple[Path, object]]:
+def crossbar_rig(tmp_path: Path) -> Iterator[tuple[Path, object]]:
     """A rig protocol pointing at a virtual crossbar board (pyvisa-py over TCP on 127.0.0.1)."""
-    server = virtual_instrument(load_protocol(simulated), "tcp", "127.0.0.1", 0).start()
-    try:
-        rig = tmp_path / "rig.toml"
-        rig.write_text(RIG.format(resource=server.resource))
+    sim, _ = crossbar_e2e.write_protocols(tmp_path)
+    with crossbar_e2e.served(sim) as server:
+        _, rig = crossbar_e2e.write_protocols(tmp_path, server.resource)
         yield rig, server.instrument
-    finally:
-        server.stop()
 
 
 @pytest.fixture
-def smu_rig(simulated: Path, tmp_path: Path) -> Iterator[tuple[Path, object]]:
+def smu_rig(tmp_path: Path) -> Iterator[tuple[Path, object]]:
     """An smu-rig protocol pointing at a bench of virtual SMUs and a 707B, one TCP port each."""
-    import json
-
-    bench, servers = virtual_bench(load_protocol(simulated), "127.0.0.1", 0)
-    for server in servers:
-        server.start()
-    try:
-        r = {name: s.resource for name, s in zip(bench.instruments(), servers, strict=True)}
-        pick = lambda prefix: json.dumps([v for k, v in r.items() if k.startswith(prefix)])  # noqa: E731
-        rig = tmp_path / "smu.toml"
-        rig.write_text(SMU_RIG.format(sources=pick("source"), nudge=pick("nudge"), bias=pick("bias"),
-                                      meter=r["meter"], pulser=r["pulser"], matrix=r["matrix"]))
+    sim, _ = smu_e2e.write_protocols(tmp_path)
+    with smu_e2e.served(sim) as (bench, resources):
+        _, rig = smu_e2e.write_protocols(tmp_path, resources)
         yield rig, bench.network
-    finally:
-        for server in servers:
-            server.stop()
 
 
 @pytest.mark.parametrize("fixture", ["crossbar_rig", "smu_rig"])
