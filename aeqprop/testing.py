@@ -402,17 +402,26 @@ def check_nudge_zero(ctx: _Context) -> None:
 
 
 def check_snapshot(ctx: _Context) -> None:
-    """snapshot() is a flat mapping of str to numpy arrays (no objects) that later operations never change."""
+    """snapshot() is a flat mapping of str to numpy arrays (no objects) that later operations never change; so
+    are the arrays read_outputs, read_local and read_params return (copies, not views of the system's state)."""
     with ctx.fresh() as system:
-        ctx.free(system)
+        outputs = {"": ctx.free(system)}
         snap = system.snapshot()
         _check_snapshot_arrays(snap)
+        reads = {"read_outputs()": outputs}
+        if "local" in ctx.spec.capabilities:
+            reads["read_local()"] = system.read_local()
+        if {"program", "homeostatic"} & set(ctx.spec.capabilities):
+            reads["read_params()"] = system.read_params()
         frozen = {k: np.array(v, copy=True) for k, v in snap.items()}
+        frozen_reads = {what: {k: np.array(v, copy=True) for k, v in r.items()} for what, r in reads.items()}
         ctx.nudged(system)
         ctx.free(system, ctx.x[::-1].copy())
         if "program" in ctx.spec.capabilities and not ctx.hardware_safe:
             system.program(_steps(ctx.spec, 0.1))
         _unchanged("snapshot()", snap, frozen, "the system's later operations")
+        for what, r in reads.items():
+            _unchanged(what, r, frozen_reads[what], "the system's later operations")
 
 
 def _check_snapshot_arrays(snap: Mapping[str, np.ndarray]) -> None:
@@ -430,8 +439,8 @@ def _check_snapshot_arrays(snap: Mapping[str, np.ndarray]) -> None:
 def _unchanged(what: str, snap: Mapping[str, np.ndarray], frozen: Mapping[str, np.ndarray], by: str) -> None:
     for key, value in frozen.items():
         if _exact(snap[key], value, 0.0) is not None:
-            raise _Failed(f"{what}[{key!r}] was changed by {by}: it shares memory with the system "
-                          "(a snapshot must be a copy)")
+            where = f"{what}[{key!r}]" if key else what
+            raise _Failed(f"{where} was changed by {by}: it shares memory with the system (it must be a copy)")
 
 
 def check_restore(ctx: _Context) -> None:

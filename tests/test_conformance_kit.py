@@ -43,6 +43,13 @@ class ShallowSnapshot(ResistiveNetwork):
         return snap
 
 
+class AliasedReads(ResistiveNetwork):
+    """read_params hands out the live parameter arrays (a view, not a measurement)."""
+
+    def read_params(self) -> dict[str, np.ndarray]:
+        return dict(self._params)
+
+
 class ObjectSnapshot(ResistiveNetwork):
     """snapshot holds a Python object that np.savez could store only with pickle."""
 
@@ -176,6 +183,7 @@ BROKEN = [
     (MixesSamples, {}, "batch", "differ by"),
     (SumsLocalReads, {}, "batch", "must be the batch mean"),
     (ShallowSnapshot, {}, "snapshot", "shares memory with the system"),
+    (AliasedReads, {}, "snapshot", "read_params()['g1'] was changed by the system's later operations"),
     (ObjectSnapshot, {}, "snapshot", "object dtype"),
     (RestoreKeepsParams, {}, "restore", "after restore()"),
     (IgnoresBounds, {}, "program", "above its bound"),
