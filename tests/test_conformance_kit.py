@@ -120,6 +120,10 @@ class LocalWithoutCapability(ResistiveNetwork):
         return self._local(reads)
 
 
+class ClaimsPulses(ResistiveNetwork):
+    """Configured to offer 'pulse' without having apply_pulses."""
+
+
 class Jittery(ResistiveNetwork):
     """Each relaxation ends at a slightly different point (an unseeded source of noise)."""
 
@@ -193,6 +197,8 @@ BROKEN = [
     (UnstableReturnsNaN, {}, "unstable-nudge", "non-finite outputs"),
     (LocalWithoutCapability, {"offers": ["program"]}, "capabilities",
      "using capability 'local', which is not offered, was accepted silently"),
+    (ClaimsPulses, {"offers": ["local", "program", "pulse"]}, "capabilities",
+     "capability 'pulse' is offered but ['apply_pulses'] are missing"),
     (Jittery, {}, "determinism", "outputs of two fresh systems differ"),
     (PadsInputs, {}, "inputs", "was accepted silently"),
     (LayerZero, {}, "spec", "layer 0"),
