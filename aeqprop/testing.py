@@ -14,6 +14,7 @@ relaxation that cannot settle raises :class:`~aeqprop.system.NotSettled`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -144,6 +145,17 @@ def _relaxed(system: PhysicalSystem) -> RelaxReport | None:
     return report
 
 
+def _must_raise(what: str, error: type[Exception], call: Callable[..., object], *args: object) -> None:
+    """``call(*args)`` must raise ``error``: anything else, or nothing, is a failure naming ``what``."""
+    try:
+        call(*args)
+    except error:
+        return
+    except Exception as exc:
+        raise _Failed(f"{what} raised {type(exc).__name__}: {exc} instead of {error.__name__}") from None
+    raise _Failed(f"{what} was accepted silently")
+
+
 def _exact(a: np.ndarray, b: np.ndarray, atol: float) -> float | None:
     """None when equal within ``atol`` (0: bit for bit, dtype included), else the largest gap."""
     a, b = np.asarray(a), np.asarray(b)
@@ -251,17 +263,10 @@ def check_capabilities(ctx: _Context) -> None:
                 if absent:
                     raise _Failed(f"capability {capability!r} is offered but {absent} are missing")
                 continue
-            if methods and not any(callable(getattr(system, m, None)) for m in methods if m != "read_params") \
-                    and not _BASE_METHODS & set(methods):
+            own = [m for m in methods if m != "read_params"]  # read_params is shared by two capabilities
+            if own and not _BASE_METHODS & set(own) and not any(callable(getattr(system, m, None)) for m in own):
                 continue  # an optional method left out altogether is fine
-            try:
-                use(system, ctx)
-            except CapabilityError:
-                continue
-            except Exception as exc:
-                raise _Failed(f"capability {capability!r} is not offered, and using it raised "
-                              f"{type(exc).__name__}: {exc} instead of CapabilityError") from None
-            raise _Failed(f"capability {capability!r} is not offered, yet using it raised no CapabilityError")
+            _must_raise(f"using capability {capability!r}, which is not offered,", CapabilityError, use, system, ctx)
     with ctx.fresh() as system:
         _use_offered(system, ctx, offered)
 
@@ -319,13 +324,7 @@ def check_inputs(ctx: _Context) -> None:
                     lambda s: s.clamp(too_many)))
     for what, call in bad:
         with ctx.fresh() as system:
-            try:
-                call(system)
-            except ValueError:
-                continue
-            except Exception as exc:
-                raise _Failed(f"{what} raised {type(exc).__name__}: {exc} instead of ValueError") from None
-            raise _Failed(f"{what} was accepted silently")
+            _must_raise(what, ValueError, call, system)
 
 
 def check_determinism(ctx: _Context) -> None:
@@ -403,17 +402,26 @@ def check_nudge_zero(ctx: _Context) -> None:
 
 
 def check_snapshot(ctx: _Context) -> None:
-    """snapshot() is a flat mapping of str to numpy arrays (no objects) that later operations never change."""
+    """snapshot() is a flat mapping of str to numpy arrays (no objects) that later operations never change; so
+    are the arrays read_outputs, read_local and read_params return (copies, not views of the system's state)."""
     with ctx.fresh() as system:
-        ctx.free(system)
+        outputs = {"": ctx.free(system)}
         snap = system.snapshot()
         _check_snapshot_arrays(snap)
+        reads = {"read_outputs()": outputs}
+        if "local" in ctx.spec.capabilities:
+            reads["read_local()"] = system.read_local()
+        if {"program", "homeostatic"} & set(ctx.spec.capabilities):
+            reads["read_params()"] = system.read_params()
         frozen = {k: np.array(v, copy=True) for k, v in snap.items()}
+        frozen_reads = {what: {k: np.array(v, copy=True) for k, v in r.items()} for what, r in reads.items()}
         ctx.nudged(system)
         ctx.free(system, ctx.x[::-1].copy())
         if "program" in ctx.spec.capabilities and not ctx.hardware_safe:
             system.program(_steps(ctx.spec, 0.1))
         _unchanged("snapshot()", snap, frozen, "the system's later operations")
+        for what, r in reads.items():
+            _unchanged(what, r, frozen_reads[what], "the system's later operations")
 
 
 def _check_snapshot_arrays(snap: Mapping[str, np.ndarray]) -> None:
@@ -431,8 +439,8 @@ def _check_snapshot_arrays(snap: Mapping[str, np.ndarray]) -> None:
 def _unchanged(what: str, snap: Mapping[str, np.ndarray], frozen: Mapping[str, np.ndarray], by: str) -> None:
     for key, value in frozen.items():
         if _exact(snap[key], value, 0.0) is not None:
-            raise _Failed(f"{what}[{key!r}] was changed by {by}: it shares memory with the system "
-                          "(a snapshot must be a copy)")
+            where = f"{what}[{key!r}]" if key else what
+            raise _Failed(f"{where} was changed by {by}: it shares memory with the system (it must be a copy)")
 
 
 def check_restore(ctx: _Context) -> None:
@@ -505,14 +513,7 @@ def check_program(ctx: _Context) -> None:
             ("a wrong shape", {next(iter(ctx.spec.params)): np.zeros((1, 2, 3, 4, 5))}, ValueError),
         ]
         for what, delta, error in wrong:
-            try:
-                system.program(delta)
-            except error:
-                continue
-            except Exception as exc:
-                raise _Failed(f"program() with {what} raised {type(exc).__name__}: {exc} instead of "
-                              f"{error.__name__}") from None
-            raise _Failed(f"program() with {what} was accepted silently")
+            _must_raise(f"program() with {what}", error, system.program, delta)
 
 
 #: Nudges strong and negative enough to leave no stable equilibrium in an energy-based system.
@@ -541,18 +542,37 @@ def check_unstable_nudge(ctx: _Context) -> None:
                               "NotSettled")
 
 
+class _Errors(logging.Handler):
+    """Collects the error records logged while it is attached to the root logger."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def check_close(ctx: _Context) -> None:
-    """close() may be called twice, and on a system that never ran."""
+    """close() may be called twice, and on a system that never ran: the second call does nothing (no error
+    raised, none logged)."""
     for used in (False, True):
         system = ctx.factory()
         if used:
             ctx.free(system)
         system.close()
+        errors = _Errors()
+        logging.getLogger().addHandler(errors)
         try:
             system.close()
         except Exception as exc:
             raise _Failed(f"a second close() on a {'used' if used else 'fresh'} system raised "
                           f"{type(exc).__name__}: {exc}") from None
+        finally:
+            logging.getLogger().removeHandler(errors)
+        if errors.messages:
+            raise _Failed(f"a second close() on a {'used' if used else 'fresh'} system logged "
+                          f"{len(errors.messages)} error(s), first: {errors.messages[0]}")
 
 
 #: Every check, in the order it runs: name -> (function, reprograms a device?).

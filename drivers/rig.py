@@ -142,6 +142,7 @@ class CrossbarRig:
         #: (name, start, stop, shape) of each parameter group in the board's flat lists, computed once.
         self._layout = [(p.name, int(a), int(b), p.shape) for p, a, b in zip(info.params, starts[:-1], starts[1:])]
         self._beta = 0.0
+        self._closed = False
         self.spec = SystemSpec(
             n_inputs=config.inputs,
             n_outputs=config.outputs,
@@ -216,7 +217,10 @@ class CrossbarRig:
         self.board.program_values(np.concatenate([np.ravel(snapshot[f"param.{p.name}"]) for p in self._entries]))
 
     def close(self) -> None:
-        """Switch the board's outputs off and release the link; a dead link is logged, not raised."""
+        """Switch the board's outputs off and release the link; a dead link is logged, not raised. Once."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.board.close()
         except InstrumentFault as exc:

@@ -219,6 +219,7 @@ class SmuRig:
         self._levels: np.ndarray | None = None
         self._nudged = False
         self._has_target = False  # the nudge SMUs hold the last target until a new one is given
+        self._closed = False
         params = {n: ParamSpec(s, (0.0, None), "S", k + 1) for k, (n, s) in enumerate(self._shapes.items())}
         #: Bias currents as set (A), per layer; their sources are the instruments ``biases`` in layer order.
         self._bias: dict[str, np.ndarray] = {}
@@ -337,7 +338,10 @@ class SmuRig:
             self._set_biases({n: np.array(snapshot[f"param.{n}"], dtype=np.float64) for n in self._bias})
 
     def close(self) -> None:
-        """Open every relay and switch every SMU off; failures are logged, not raised."""
+        """Open every relay and switch every SMU off; failures are logged, not raised. Once."""
+        if self._closed:
+            return
+        self._closed = True
         _close_all([self.matrix, self.pulser, self.meter, *self.biases, *self.nudgers, *self.sources])
 
     # --- local / program -------------------------------------------------------------------------------

@@ -8,20 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aeqprop.protocol import load_protocol, virtual_bench, virtual_instrument
+from aeqprop.protocol import load_protocol
 from aeqprop.testing import CHECKS, ConformanceError, check_system
 
+from .drivers import test_rig_end_to_end as crossbar_e2e
+from .drivers import test_smu_rig_end_to_end as smu_e2e
 from .simulators.spice.conftest import ngspice_or_skip
 
 
 def _built_in_settings() -> dict[str, type]:
     """kind -> settings class of every system aeqprop itself registers (the test below covers each one)."""
-    try:  # the entry-point registry: the built-in kinds are those the aeqprop distribution registers
-        from aeqprop.registry import SYSTEMS, entry, names, system_settings  # type: ignore[import-not-found]
-    except ImportError:  # before the registry: the closed tuple of the composition root
-        from aeqprop.protocol import SYSTEM_CONFIGS  # type: ignore[attr-defined]
+    from aeqprop.registry import SYSTEMS, entry, names, system_settings
 
-        return {cls.model_fields["kind"].default: cls for cls in SYSTEM_CONFIGS}
+    # the built-in kinds are those the aeqprop distribution registers
     return {kind: system_settings(kind) for kind in names(SYSTEMS)
             if entry(SYSTEMS, kind).dist.split(" ")[0].lower() == "aeqprop"}  # "aeqprop" or "aeqprop (source tree)"
 
@@ -78,133 +77,30 @@ def test_unknown_check_names_are_refused() -> None:
         check_system(lambda: None, checks=["no-such-check"])  # type: ignore[arg-type,return-value]
 
 
-# --- rigs over virtual instruments --------------------------------------------------------------------------
-SIM = """
-version = 1
-[system]
-kind = "resistive"
-inputs = {inputs}
-hidden = [4]
-outputs = 3
-input_gain = 2.0
-g_min = 0.01
-tol_v = 1e-12
-[algorithm]
-kind = "ep"
-estimator = "one-sided"
-beta = 0.5
-[optimizer]
-kind = "sgd"
-lr = 0.1
-[data]
-name = "iris"
-[run]
-seed = 3
-batch_size = 1
-"""
-
-RIG = """
-version = 1
-[system]
-kind = "rig"
-inputs = 4
-outputs = 3
-resource = "{resource}"
-timeout_s = 2.0
-input_gain_v = 2.0
-pulse_amplitude_v = 1.0
-pulse_width_s = 1e-4
-[system.limits]
-max_voltage_v = 5.0
-max_current_a = 1e-3
-max_pulse_v = 2.0
-[algorithm]
-kind = "ep"
-beta = 0.5
-[optimizer]
-kind = "sgd"
-lr = 0.1
-[data]
-name = "iris"
-[run]
-batch_size = 1
-"""
-
-SMU_RIG = """
-version = 1
-[system]
-kind = "smu-rig"
-inputs = 4
-hidden = [4]
-outputs = 3
-sources = {sources}
-nudge = {nudge}
-bias = {bias}
-meter = "{meter}"
-pulser = "{pulser}"
-matrix = "{matrix}"
-timeout_s = 2.0
-input_gain_v = 2.0
-nudge_conductance_s = 0.5
-compliance_a = 5.0
-pulse_width_s = 1e-4
-device_rate_s_per_vs = 100.0
-device_threshold_v = 0.5
-[system.limits]
-max_voltage_v = 5.0
-max_current_a = 5.0
-max_pulse_v = 3.0
-[algorithm]
-kind = "ep"
-estimator = "one-sided"
-beta = 0.5
-[optimizer]
-kind = "sgd"
-lr = 0.1
-[data]
-name = "iris"
-[run]
-batch_size = 1
-"""
-
-
+# --- rigs over virtual instruments (the protocols and servers of the end-to-end rig tests) --------------------
 @pytest.fixture
 def simulated(tmp_path: Path) -> Path:
-    path = tmp_path / "sim.toml"
-    path.write_text(SIM.format(inputs=4))
-    return path
+    """A small resistive network's protocol (iris, 4-4-3)."""
+    sim, _ = smu_e2e.write_protocols(tmp_path)
+    return sim
 
 
 @pytest.fixture
-def crossbar_rig(simulated: Path, tmp_path: Path) -> Iterator[tuple[Path, object]]:
+def crossbar_rig(tmp_path: Path) -> Iterator[tuple[Path, object]]:
     """A rig protocol pointing at a virtual crossbar board (pyvisa-py over TCP on 127.0.0.1)."""
-    server = virtual_instrument(load_protocol(simulated), "tcp", "127.0.0.1", 0).start()
-    try:
-        rig = tmp_path / "rig.toml"
-        rig.write_text(RIG.format(resource=server.resource))
+    sim, _ = crossbar_e2e.write_protocols(tmp_path)
+    with crossbar_e2e.served(sim) as server:
+        _, rig = crossbar_e2e.write_protocols(tmp_path, server.resource)
         yield rig, server.instrument
-    finally:
-        server.stop()
 
 
 @pytest.fixture
-def smu_rig(simulated: Path, tmp_path: Path) -> Iterator[tuple[Path, object]]:
+def smu_rig(tmp_path: Path) -> Iterator[tuple[Path, object]]:
     """An smu-rig protocol pointing at a bench of virtual SMUs and a 707B, one TCP port each."""
-    import json
-
-    bench, servers = virtual_bench(load_protocol(simulated), "127.0.0.1", 0)
-    for server in servers:
-        server.start()
-    try:
-        r = {name: s.resource for name, s in zip(bench.instruments(), servers, strict=True)}
-        pick = lambda prefix: json.dumps([v for k, v in r.items() if k.startswith(prefix)])  # noqa: E731
-        rig = tmp_path / "smu.toml"
-        rig.write_text(SMU_RIG.format(sources=pick("source"), nudge=pick("nudge"), bias=pick("bias"),
-                                      meter=r["meter"], pulser=r["pulser"], matrix=r["matrix"]))
+    sim, _ = smu_e2e.write_protocols(tmp_path)
+    with smu_e2e.served(sim) as (bench, resources):
+        _, rig = smu_e2e.write_protocols(tmp_path, resources)
         yield rig, bench.network
-    finally:
-        for server in servers:
-            server.stop()
 
 
 @pytest.mark.parametrize("fixture", ["crossbar_rig", "smu_rig"])
@@ -246,3 +142,37 @@ def test_conformance_error_lists_every_failure() -> None:
     assert caught.value.report.failed_checks() == ["close"]
     assert caught.value.report.passed == ["spec"]
     assert "[close] a second close() on a fresh system raised RuntimeError: already closed" in str(caught.value)
+
+
+# --- aeqprop check -------------------------------------------------------------------------------------------
+def test_check_command_runs_every_check_on_a_simulator(simulated: Path, capsys) -> None:
+    from aeqprop.cli import main
+
+    assert main(["check", str(simulated)]) == 0
+    assert f"{simulated}: resistive system, all checks: 11 passed, 0 failed, 0 skipped" in capsys.readouterr().out
+
+
+def test_check_command_on_a_rig_leaves_the_device_alone_unless_asked(crossbar_rig, capsys) -> None:
+    """A rig (max_batch 1) gets the hardware-safe subset by default; --reprogram runs the rest too."""
+    from aeqprop.cli import main
+
+    rig, board = crossbar_rig
+    before = board.system.snapshot()
+    assert main(["check", str(rig), "--atol", "1e-9", "--rtol", "1e-6"]) == 0
+    out = capsys.readouterr().out
+    assert "rig system, hardware-safe checks: 7 passed, 0 failed, 4 skipped" in out
+    assert "skip [program] reprograms the device (hardware_safe=True)" in out
+    after = board.system.snapshot()
+    assert all(np.array_equal(after[k], v) for k, v in before.items() if k.startswith("param."))
+    main(["check", str(rig), "--atol", "1e-9", "--rtol", "1e-6", "--reprogram"])
+    assert "rig system, all checks:" in capsys.readouterr().out
+    assert not np.array_equal(board.system.snapshot()["param.g1"], before["param.g1"])
+
+
+def test_check_command_names_what_fails_and_exits_1(simulated: Path, capsys) -> None:
+    """A system that cannot settle within its budget fails the checks that relax it, each named."""
+    from aeqprop.cli import main
+
+    assert main(["check", str(simulated), "--set", "system.max_sweeps=1"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL [determinism] raised NotSettled" in out and "FAIL [batch] raised NotSettled" in out

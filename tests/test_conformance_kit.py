@@ -6,6 +6,7 @@ so a check that passes on the real network and fails here has caught exactly tha
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import numpy as np
@@ -40,6 +41,13 @@ class ShallowSnapshot(ResistiveNetwork):
         snap = super().snapshot()
         snap.update({f"param.{k}": v for k, v in self._params.items()})
         return snap
+
+
+class AliasedReads(ResistiveNetwork):
+    """read_params hands out the live parameter arrays (a view, not a measurement)."""
+
+    def read_params(self) -> dict[str, np.ndarray]:
+        return dict(self._params)
 
 
 class ObjectSnapshot(ResistiveNetwork):
@@ -112,6 +120,10 @@ class LocalWithoutCapability(ResistiveNetwork):
         return self._local(reads)
 
 
+class ClaimsPulses(ResistiveNetwork):
+    """Configured to offer 'pulse' without having apply_pulses."""
+
+
 class Jittery(ResistiveNetwork):
     """Each relaxation ends at a slightly different point (an unseeded source of noise)."""
 
@@ -153,6 +165,16 @@ class CloseTwiceFails(ResistiveNetwork):
         super().close()
 
 
+class CloseTwiceLogs(ResistiveNetwork):
+    """close() swallows the failure of a second call but logs it: not idempotent either."""
+
+    def close(self) -> None:
+        if getattr(self, "_closed", False):
+            logging.getLogger("aeqprop.drivers").error("could not switch the outputs off: link closed")
+        self._closed = True
+        super().close()
+
+
 def build(cls: type[ResistiveNetwork], **overrides) -> ResistiveNetwork:
     """A system of class ``cls`` with the parameters the real network gets from the same seed."""
     real = SETTINGS.model_copy(update=overrides).build(np.random.default_rng(0))
@@ -165,6 +187,7 @@ BROKEN = [
     (MixesSamples, {}, "batch", "differ by"),
     (SumsLocalReads, {}, "batch", "must be the batch mean"),
     (ShallowSnapshot, {}, "snapshot", "shares memory with the system"),
+    (AliasedReads, {}, "snapshot", "read_params()['g1'] was changed by the system's later operations"),
     (ObjectSnapshot, {}, "snapshot", "object dtype"),
     (RestoreKeepsParams, {}, "restore", "after restore()"),
     (IgnoresBounds, {}, "program", "above its bound"),
@@ -172,11 +195,15 @@ BROKEN = [
     (ZeroNudgeForgetsTarget, {}, "nudge-zero", "ValueError"),
     (UnstableRaisesValueError, {}, "unstable-nudge", "raised ValueError"),
     (UnstableReturnsNaN, {}, "unstable-nudge", "non-finite outputs"),
-    (LocalWithoutCapability, {"offers": ["program"]}, "capabilities", "'local' is not offered"),
+    (LocalWithoutCapability, {"offers": ["program"]}, "capabilities",
+     "using capability 'local', which is not offered, was accepted silently"),
+    (ClaimsPulses, {"offers": ["local", "program", "pulse"]}, "capabilities",
+     "capability 'pulse' is offered but ['apply_pulses'] are missing"),
     (Jittery, {}, "determinism", "outputs of two fresh systems differ"),
     (PadsInputs, {}, "inputs", "was accepted silently"),
     (LayerZero, {}, "spec", "layer 0"),
     (CloseTwiceFails, {}, "close", "already closed"),
+    (CloseTwiceLogs, {}, "close", "logged 1 error(s), first: could not switch the outputs off"),
 ]
 
 
