@@ -1,7 +1,7 @@
 """Programming pulse-driven devices from the controller: nominal model, open loop or write-verify.
 
-The controller never knows the true devices. It holds a *nominal* model (datasheet window, level count and
-nonlinearities, the form of SCIENCE.md section 6) and turns a requested increment into signed pulse counts
+The controller never knows the true devices. It holds a *nominal* model (window, level count and
+nonlinearities in the form of :mod:`aeqprop.devicemodel`, from a datasheet or a measured device file) and turns a requested increment into signed pulse counts
 with it. Open loop: read the conductances once, fire the counts. Write-verify: then read again and fire
 correcting pulses where the device missed the level the nominal model predicted by more than ``tolerance``
 pulses, for at most ``max_iterations`` rounds. Sub-pulse requests are rounded stochastically by default
@@ -17,39 +17,37 @@ from typing import Literal
 
 import numpy as np
 
+from .devicemodel import FloatArray, pulses_between, step_response
 from .system import PulsedSystem
 
 Rounding = Literal["nearest", "stochastic"]
 
-_LINEAR_A = 1e12
-
-
-def _phi(p: np.ndarray, a: float) -> np.ndarray:
-    return np.expm1(-p / a) / np.expm1(-1.0 / a)
-
-
-def _phi_inv(u: np.ndarray, a: float) -> np.ndarray:
-    return -a * np.log1p(np.clip(u, 0.0, 1.0) * np.expm1(-1.0 / a))
-
-
 @dataclass(frozen=True)
 class NominalDevice:
-    """The controller's belief about every device: one window, level count and nonlinearity pair."""
+    """The controller's belief about a group of devices: window, level count and nonlinearity pair.
 
-    g_min: float
-    g_max: float
-    levels: int
-    a_pot: float = math.inf
-    a_dep: float = math.inf
+    Scalars describe one nominal device for all; arrays shaped like a conductance matrix give each device its
+    own (a measured device file). ``stuck`` marks devices that pulses do not move: they get no pulses.
+    """
+
+    g_min: FloatArray
+    g_max: FloatArray
+    levels: FloatArray
+    a_pot: FloatArray = math.inf
+    a_dep: FloatArray = math.inf
+    stuck: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if not 0 <= self.g_min < self.g_max:
+        lo, hi = np.asarray(self.g_min), np.asarray(self.g_max)
+        if not (np.all(lo >= 0) and np.all(lo < hi)):
             raise ValueError(f"nominal window must satisfy 0 <= g_min < g_max, got [{self.g_min}, {self.g_max}]")
-        if self.levels < 1 or self.a_pot <= 0 or self.a_dep <= 0:
+        if np.any(np.asarray(self.levels) < 1) or np.any(np.asarray(self.a_pot) <= 0) or np.any(
+            np.asarray(self.a_dep) <= 0
+        ):
             raise ValueError("nominal levels must be >= 1 and nonlinearities positive")
 
     @property
-    def step(self) -> float:
+    def step(self) -> FloatArray:
         """Window / levels: one pulse of a linear device (S)."""
         return (self.g_max - self.g_min) / self.levels
 
@@ -58,11 +56,8 @@ class NominalDevice:
 
     def fractional_counts(self, g: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Pulses (not rounded) that take a device from ``g`` to ``target``; positive = SET."""
-        a_p, a_d = min(self.a_pot, _LINEAR_A), min(self.a_dep, _LINEAR_A)
-        u, t = self._u(g), self._u(target)
-        up = _phi_inv(t, a_p) - _phi_inv(u, a_p)
-        down = _phi_inv(1 - u, a_d) - _phi_inv(1 - t, a_d)
-        return np.where(t >= u, up, down) * self.levels
+        x = pulses_between(self._u(g), self._u(target), self.levels, self.a_pot, self.a_dep)
+        return x if self.stuck is None else np.where(self.stuck != 0, 0.0, x)
 
     def counts(self, g: np.ndarray, target: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Integer pulse counts: nearest, or stochastic rounding when ``rng`` is given (unbiased)."""
@@ -72,12 +67,7 @@ class NominalDevice:
 
     def after(self, g: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Where the nominal device would land after ``counts`` pulses from ``g``."""
-        a_p, a_d = min(self.a_pot, _LINEAR_A), min(self.a_dep, _LINEAR_A)
-        u = self._u(g)
-        n = np.asarray(counts, dtype=np.float64) / self.levels
-        up = _phi(np.clip(_phi_inv(u, a_p) + n, 0.0, 1.0), a_p)
-        down = 1.0 - _phi(np.clip(_phi_inv(1 - u, a_d) - n, 0.0, 1.0), a_d)
-        v = np.where(n > 0, up, np.where(n < 0, down, u))
+        v = step_response(self._u(g), counts, self.levels, self.a_pot, self.a_dep)
         return self.g_min + (self.g_max - self.g_min) * v
 
 
@@ -101,10 +91,12 @@ class PulseProgrammer:
         write_verify: bool = False,
         max_iterations: int = 3,
         tolerance: float = 1.0,
+        per_group: Mapping[str, NominalDevice] | None = None,
     ) -> None:
         if max_iterations < 1 or tolerance <= 0:
             raise ValueError("write-verify needs max_iterations >= 1 and tolerance > 0 (in nominal pulses)")
         self.device = device
+        self.per_group = dict(per_group or {})  # measured devices of a group, else ``device`` (the pooled fit)
         self.rounding = rounding
         self.write_verify = write_verify
         self.max_iterations = max_iterations
@@ -123,7 +115,6 @@ class PulseProgrammer:
             system.program(others)
         if not weights:
             return ProgramReport()
-        dev = self.device
 
         def measure() -> dict[str, np.ndarray]:
             total = {n: np.zeros_like(delta[n], dtype=np.float64) for n in weights}
@@ -137,6 +128,7 @@ class PulseProgrammer:
         rng = self._rng if self.rounding == "stochastic" else None
         counts, target = {}, {}
         for name in weights:
+            dev = self.per_group.get(name, self.device)
             wanted = np.clip(measured[name] + delta[name], dev.g_min, dev.g_max)
             counts[name] = dev.counts(measured[name], wanted, rng)
             target[name] = dev.after(measured[name], counts[name])
@@ -149,6 +141,7 @@ class PulseProgrammer:
                 measurements += 1
                 fix = {}
                 for name in weights:
+                    dev = self.per_group.get(name, self.device)
                     missed = dev.fractional_counts(measured[name], target[name])
                     c = np.where(np.abs(missed) > self.tolerance, np.rint(missed), 0).astype(np.int64)
                     if c.any():

@@ -26,7 +26,9 @@ from aeqprop.simulators.resistive import ResistiveNetwork, Topology
 from aeqprop.simulators.resistive.network import local_gradients
 from aeqprop.system import SystemSpec
 
-from .devices import DeviceArray, DeviceModel, inverse_curve
+from aeqprop.devicemodel import pulses_between
+
+from .devices import DeviceArray, DeviceModel
 
 _RNG_KEY = "crossbar.rng"
 
@@ -130,10 +132,7 @@ class CrossbarNetwork(ResistiveNetwork):
         target = np.clip(u + step / window, 0.0, 1.0)
         if np.isinf(m.a_pot) and np.isinf(m.a_dep):
             return np.rint((target - u) * m.levels).astype(np.int64)
-        a_pot, a_dep = min(m.a_pot, 1e12), min(m.a_dep, 1e12)
-        up = inverse_curve(target, a_pot) - inverse_curve(u, a_pot)
-        down = inverse_curve(1 - target, a_dep) - inverse_curve(1 - u, a_dep)
-        return np.rint(np.where(step >= 0, up, -down) * m.levels).astype(np.int64)
+        return np.rint(pulses_between(u, target, m.levels, m.a_pot, m.a_dep)).astype(np.int64)
 
     def _sync(self) -> None:
         """Copy the true device conductances into the circuit the solver sees."""

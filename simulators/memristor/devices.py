@@ -1,8 +1,8 @@
 """Pulse-programmed memristive devices: the true, imperfect physics a controller never sees directly.
 
 Each device holds a conductance in its own window ``[g_min, g_max]`` and moves only by SET (potentiation) and
-RESET (depression) pulses. The pulse response is the NeuroSim-style form of SCIENCE.md section 6: with a
-normalised pulse state p in [0, 1] and nonlinearity A,
+RESET (depression) pulses. The pulse response is the one of :mod:`aeqprop.devicemodel` (shared with the
+controller's nominal model): with a normalised pulse state p in [0, 1] and nonlinearity A,
 
     potentiation   g(p) = g_min + (g_max - g_min) * (1 - exp(-p/A)) / (1 - exp(-1/A))
     depression     g(q) = g_max - (g_max - g_min) * (1 - exp(-q/A_d)) / (1 - exp(-1/A_d))
@@ -28,23 +28,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Nonlinearity used for "linear" (A = inf): large enough that the curve is linear to machine precision.
-LINEAR_A = 1e12
-
+from aeqprop.devicemodel import LINEAR_A, curve, finite_a, inverse_curve, step_response
 
 def _a(value: float) -> float:
-    return LINEAR_A if math.isinf(value) else float(value)
-
-
-def curve(p: np.ndarray, a: np.ndarray | float) -> np.ndarray:
-    """Normalised pulse response phi(p) = (1 - exp(-p/A)) / (1 - exp(-1/A)) in [0, 1] for p in [0, 1]."""
-    return np.expm1(-p / a) / np.expm1(-1.0 / a)
-
-
-def inverse_curve(u: np.ndarray, a: np.ndarray | float) -> np.ndarray:
-    """The pulse state p with phi(p) = u (u clipped to [0, 1])."""
-    u = np.clip(u, 0.0, 1.0)
-    return -a * np.log1p(u * np.expm1(-1.0 / a))
+    return float(finite_a(value))
 
 
 @dataclass(frozen=True)
@@ -130,13 +117,10 @@ class DeviceArray:
             raise TypeError(f"pulse counts must be integers, got dtype {counts.dtype}")
         window = self.g_max - self.g_min
         u = (self.g - self.g_min) / window
-        n = counts.astype(np.float64) / self.levels
         if self._linear:  # both curves are the identity: skip the exp/log round trip
-            new = np.clip(u + n, 0.0, 1.0)
+            new = np.clip(u + counts / self.levels, 0.0, 1.0)
         else:
-            up = curve(np.clip(inverse_curve(u, self.a_pot) + n, 0.0, 1.0), self.a_pot)
-            down = 1.0 - curve(np.clip(inverse_curve(1.0 - u, self.a_dep) - n, 0.0, 1.0), self.a_dep)
-            new = np.where(counts > 0, up, np.where(counts < 0, down, u))
+            new = step_response(u, counts, self.levels, self.a_pot, self.a_dep)
         g = self.g_min + window * new
         if self.model.c2c > 0:
             g += self.c2c * window * np.sqrt(np.abs(counts)) * rng.standard_normal(g.shape)
