@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -117,7 +117,7 @@ class DeviceGroup(BaseModel):
     read_noise: list | float
     stuck: list | int = Field(description="0 = working, -1 = stuck at g_min, +1 = stuck at g_max.")
 
-    FIELDS: tuple[str, ...] = ("g_min", "g_max", "levels", "a_pot", "a_dep", "c2c", "read_noise", "stuck")
+    FIELDS: ClassVar[tuple[str, ...]] = ("g_min", "g_max", "levels", "a_pot", "a_dep", "c2c", "read_noise", "stuck")
 
     @model_validator(mode="after")
     def _shapes(self) -> DeviceGroup:
