@@ -17,8 +17,8 @@ from typing import Literal
 
 import numpy as np
 
-from .devicemodel import FloatArray, pulses_between, step_response
-from .system import PulsedSystem
+from .devicemodel import DeviceFile, FloatArray, pulses_between, step_response
+from .system import ParamSpec, PulsedSystem
 
 Rounding = Literal["nearest", "stochastic"]
 
@@ -154,4 +154,24 @@ class PulseProgrammer:
         return ProgramReport(pulses=pulses, reads=measurements * reads, verify_rounds=rounds)
 
 
-__all__ = ["NominalDevice", "ProgramReport", "PulseProgrammer", "Rounding"]
+def measured_devices(
+    file: DeviceFile, params: Mapping[str, ParamSpec]
+) -> tuple[NominalDevice, dict[str, NominalDevice]]:
+    """The pooled nominal device of a device file, and per-device ones for the groups it measured whose shape
+    matches the system's (a group measured on another chip layout falls back to the pooled fit)."""
+    p = file.pooled
+    pooled = NominalDevice(p.g_min, p.g_max, p.levels, p.a_pot, p.a_dep)
+    per_group = {}
+    for name, group in file.devices.items():
+        spec = params.get(name)
+        if spec is None or spec.role != "weight" or tuple(spec.shape) != tuple(group.shape):
+            continue
+        g_max = group.array("g_max")
+        per_group[name] = NominalDevice(
+            np.minimum(group.array("g_min"), 0.5 * g_max), g_max, group.array("levels"), group.array("a_pot"),
+            group.array("a_dep"), stuck=group.array("stuck"),
+        )
+    return pooled, per_group
+
+
+__all__ = ["NominalDevice", "measured_devices", "ProgramReport", "PulseProgrammer", "Rounding"]

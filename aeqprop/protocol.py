@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from aeqprop.drivers.rig import RigConfig
 from aeqprop.drivers.smu_rig import SmuRigConfig
@@ -32,7 +32,8 @@ from .data import SHAPES
 from .estimators import NEEDS, EstimatorName
 from .homeostasis import JacobianHomeostasis
 from .optim import SGD, layer_rates
-from .programming import NominalDevice, PulseProgrammer
+from .devicemodel import load_device_file
+from .programming import NominalDevice, PulseProgrammer, measured_devices
 from .rules import EquilibriumPropagation, LearningRule
 from .system import AeqpropError, PhysicalSystem
 
@@ -74,7 +75,7 @@ class PulseProgrammingConfig(_Strict):
     """``[algorithm.programming]``: program conductances by pulses counted from a nominal device model."""
 
     kind: Literal["pulses"] = "pulses"
-    levels: int = Field(ge=1, description="Nominal pulses from g_min to g_max.")
+    levels: int | None = Field(default=None, ge=1, description="Nominal pulses from g_min to g_max.")
     a_pot: float = Field(default=math.inf, gt=0, description="Nominal potentiation nonlinearity (inf = linear).")
     a_dep: float = Field(default=math.inf, gt=0, description="Nominal depression nonlinearity (inf = linear).")
     g_min: float | None = Field(default=None, ge=0, description="Nominal window low end (default: the system's bounds).")
@@ -83,8 +84,35 @@ class PulseProgrammingConfig(_Strict):
     write_verify: bool = Field(default=False, description="Read back and correct after each programming.")
     verify_iterations: int = Field(default=3, ge=1, description="Most correction rounds per programming.")
     verify_tolerance: float = Field(default=1.0, gt=0, description="Correct only misses larger than this (pulses).")
+    device_file: str | None = Field(
+        default=None, description="Measured device file (aeqprop characterise): per-device model where measured, "
+        "else its pooled fit; replaces levels, a_pot, a_dep, g_min and g_max.",
+    )
+
+    @field_validator("device_file")
+    @classmethod
+    def _readable(cls, path: str | None) -> str | None:
+        if path is not None:
+            load_device_file(path)  # a DeviceFileError is a ValueError: one line naming the file and field
+        return path
+
+    @model_validator(mode="after")
+    def _nominal_source(self) -> PulseProgrammingConfig:
+        if self.device_file is None:
+            if self.levels is None:
+                raise ValueError("give levels (the nominal device) or device_file (a measured one)")
+            return self
+        hand = sorted({"levels", "a_pot", "a_dep", "g_min", "g_max"} & self.model_fields_set)
+        if hand:
+            raise ValueError(f"device_file replaces {', '.join(hand)}: give one or the other")
+        return self
 
     def build(self, system: PhysicalSystem, rng: np.random.Generator) -> PulseProgrammer:
+        if self.device_file is not None:
+            pooled, per_group = measured_devices(load_device_file(self.device_file), system.spec.params)
+            return PulseProgrammer(pooled, rng, self.rounding, self.write_verify, self.verify_iterations,
+                                   self.verify_tolerance, per_group)
+        assert self.levels is not None
         bounds = [p.bounds for p in system.spec.params.values() if p.role == "weight"]
         lo = self.g_min if self.g_min is not None else min(b[0] or 0.0 for b in bounds)
         hi = self.g_max if self.g_max is not None else max((b[1] for b in bounds if b[1] is not None), default=None)

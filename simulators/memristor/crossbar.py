@@ -49,7 +49,9 @@ class CrossbarNetwork(ResistiveNetwork):
         tol_v: float = 1e-5,
         max_sweeps: int = 1000,
         dtype: str = "float64",
+        measured: Mapping[str, Mapping[str, np.ndarray]] | None = None,
     ) -> None:
+        """``measured``: per-device fits of named conductance matrices (a chip's twin); others are drawn."""
         super().__init__(topology, params, g_min=0.0, g_max=None, tol_v=tol_v, max_sweeps=max_sweeps,
                          dtype=dtype, capabilities=self.CAPABILITIES)
         if read_noise_v < 0:
@@ -60,7 +62,7 @@ class CrossbarNetwork(ResistiveNetwork):
         self._devices: dict[str, DeviceArray] = {}
         for k in range(1, topology.depth + 1):
             name = f"g{k}"
-            array = DeviceArray(device, self._params[name].shape, rng)
+            array = DeviceArray(device, self._params[name].shape, rng, (measured or {}).get(name))
             array.initialise(self._params[name])
             self._devices[name] = array
         self._sync()

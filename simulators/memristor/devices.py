@@ -24,6 +24,7 @@ All operations are vectorised over devices of any shape; every random draw comes
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,10 +78,16 @@ class DeviceArray:
     #: Per-device parameters drawn once at fabrication (saved in snapshots with the state).
     FIELDS = ("g_min", "g_max", "a_pot", "a_dep", "c2c", "read_noise", "stuck")
 
-    def __init__(self, model: DeviceModel, shape: tuple[int, ...], rng: np.random.Generator) -> None:
+    def __init__(self, model: DeviceModel, shape: tuple[int, ...], rng: np.random.Generator,
+                 measured: Mapping[str, np.ndarray] | None = None) -> None:
+        """Fabricate devices drawn around ``model``, or, for a chip's twin, exactly the ``measured`` ones
+        (per-device g_min, g_max, levels, a_pot, a_dep, c2c, read_noise, stuck of a device file)."""
         self.model = model
-        self.levels = model.levels
+        self.levels: float | np.ndarray = model.levels
         self._linear = math.isinf(model.a_pot) and math.isinf(model.a_dep)
+        if measured is not None:
+            self._load_measured(measured, shape)
+            return
 
         def spread(nominal: float) -> np.ndarray:
             if model.d2d == 0:
@@ -97,6 +104,22 @@ class DeviceArray:
         draw = rng.random(shape)
         # 0 = free, -1 = stuck at g_min, +1 = stuck at g_max
         self.stuck = np.where(draw < model.stuck_min, -1, np.where(draw > 1 - model.stuck_max, 1, 0)).astype(np.int8)
+        self.g = self.g_min.copy()
+        self._apply_faults()
+
+    def _load_measured(self, measured: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> None:
+        def take(name: str) -> np.ndarray:
+            return np.broadcast_to(np.asarray(measured[name], dtype=np.float64), shape).copy()
+
+        self.g_max = take("g_max")
+        self.g_min = np.minimum(take("g_min"), 0.5 * self.g_max)
+        self.levels = take("levels")
+        self.a_pot = np.minimum(take("a_pot"), LINEAR_A)
+        self.a_dep = np.minimum(take("a_dep"), LINEAR_A)
+        self._linear = bool(np.all(self.a_pot >= LINEAR_A) and np.all(self.a_dep >= LINEAR_A))
+        self.c2c = take("c2c")
+        self.read_noise = take("read_noise")
+        self.stuck = np.sign(take("stuck")).astype(np.int8)
         self.g = self.g_min.copy()
         self._apply_faults()
 
