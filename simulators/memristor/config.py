@@ -112,6 +112,17 @@ class CrossbarConfig(BaseModel):
 
         return CrossbarNetwork.CAPABILITIES
 
+    def oracle(self, system):
+        """True-gradient function ``(x, y) -> {name: dL/dθ}`` at the devices' true conductances (small networks)."""
+        from aeqprop.simulators.resistive.oracle import gradient_fd
+
+        def truth(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+            snap = system.snapshot()
+            params = {name: np.array(snap[f"param.{name}"], dtype=np.float64) for name in system.spec.params}
+            return gradient_fd(system, x, y, params=params)
+
+        return truth
+
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""
         return self.inputs, self.outputs
