@@ -30,6 +30,8 @@ class DeviceConfig(BaseModel):
     stuck_min: float = Field(default=0.0, ge=0, le=1, description="Fraction of devices stuck at g_min.")
     stuck_max: float = Field(default=0.0, ge=0, le=1, description="Fraction of devices stuck at g_max.")
     drift: float = Field(default=0.0, ge=0, lt=1, description="Fraction of g - g_min lost per programming event.")
+    pulse_v: float = Field(default=1.0, gt=0, description="Programming pulse amplitude (V), for the energy per pulse.")
+    pulse_width_s: float = Field(default=1e-7, gt=0, description="Programming pulse width (s).")
 
     @model_validator(mode="after")
     def _window(self) -> DeviceConfig:
@@ -63,6 +65,8 @@ class CrossbarConfig(BaseModel):
         "device as measured (stuck ones included); replaces [system.device].",
     )
     tol_v: float = Field(default=1e-5, gt=0, description="Settled when no node moves more than this many volts in a sweep.")
+    tau_s: float = Field(default=1e-6, gt=0, description="RC time constant of the circuit's nodes (s), for time and energy.")
+    settle_taus: float = Field(default=5.0, gt=0, description="Time constants one relaxation takes to settle.")
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps before NotSettled is raised.")
     dtype: Literal["float64", "float32"] = "float64"
 
@@ -137,4 +141,5 @@ class CrossbarConfig(BaseModel):
         return CrossbarNetwork(
             topology, params, model, rng, read_noise_v=self.read_noise_v,
             tol_v=self.tol_v, max_sweeps=self.max_sweeps, dtype=self.dtype, measured=measured,
+            settle_s=self.tau_s * self.settle_taus,
         )

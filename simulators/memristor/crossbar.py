@@ -24,7 +24,7 @@ import numpy as np
 
 from aeqprop.simulators.resistive import ResistiveNetwork, Topology
 from aeqprop.simulators.resistive.network import local_gradients
-from aeqprop.system import SystemSpec
+from aeqprop.system import RelaxReport, SystemSpec
 
 from aeqprop.devicemodel import pulses_between
 
@@ -50,14 +50,19 @@ class CrossbarNetwork(ResistiveNetwork):
         max_sweeps: int = 1000,
         dtype: str = "float64",
         measured: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        settle_s: float = 5e-6,
     ) -> None:
-        """``measured``: per-device fits of named conductance matrices (a chip's twin); others are drawn."""
+        """``measured``: per-device fits of named conductance matrices (a chip's twin); others are drawn.
+        ``settle_s``: the modelled physical time of one relaxation (time and energy reports)."""
         super().__init__(topology, params, g_min=0.0, g_max=None, tol_v=tol_v, max_sweeps=max_sweeps,
                          dtype=dtype, capabilities=self.CAPABILITIES)
         if read_noise_v < 0:
             raise ValueError(f"read_noise_v must be >= 0, got {read_noise_v}")
         self.device = device
         self.read_noise_v = float(read_noise_v)
+        self.settle_s = float(settle_s)
+        self._relax_energy_j = 0.0
+        self._relax_time_s = 0.0
         self._rng = rng
         self._devices: dict[str, DeviceArray] = {}
         for k in range(1, topology.depth + 1):
@@ -76,6 +81,33 @@ class CrossbarNetwork(ResistiveNetwork):
             description=f"memristor crossbar {'-'.join(map(str, topology.sizes))}, {device.levels} levels, "
             f"A=({device.a_pot:g}, {device.a_dep:g}), read noise {self.read_noise_v:g} V",
         )
+
+    # --- physics and its cost ---------------------------------------------------------------------------
+    def relax(self) -> RelaxReport:
+        """Settle, then book the relaxation's modelled time and the energy the conductances dissipate in it.
+
+        Power at the equilibrium reached, P = Σ g (V_i − V_j)² over every device and sample (the circuit
+        settles exponentially, so its power while settling is within a factor of order one of this), over the
+        stated settle time; bias sources and the nudge are not counted.
+        """
+        report = super().relax()
+        local = local_gradients(self._params, self._v_in, self._layers)  # ½ mean (ΔV)² per device
+        batch = self._v_in.shape[0]
+        power = sum(2.0 * batch * float(np.sum(self._params[f"g{k}"] * local[f"g{k}"]))
+                    for k in range(1, self._topology.depth + 1))
+        self._relax_energy_j += power * self.settle_s
+        self._relax_time_s += self.settle_s
+        return report
+
+    def cost(self) -> dict[str, float]:
+        """Cumulative modelled time and energy: relaxations (settle time × power) and programming pulses."""
+        pulse_j = sum(a.pulse_energy_j for a in self._devices.values())
+        pulse_s = sum(a.pulse_time_s for a in self._devices.values())
+        return {
+            "time_s": self._relax_time_s + pulse_s, "energy_j": self._relax_energy_j + pulse_j,
+            "relax_time_s": self._relax_time_s, "program_time_s": pulse_s,
+            "relax_energy_j": self._relax_energy_j, "program_energy_j": pulse_j,
+        }
 
     # --- reads ----------------------------------------------------------------------------------------
     def _noisy(self, values: np.ndarray, reads: int) -> np.ndarray:

@@ -41,7 +41,8 @@ class DeviceModel:
 
     ``c2c`` is the standard deviation of one pulse's conductance error as a fraction of the window;
     ``read_noise`` is the relative standard deviation of one conductance read; ``drift`` is the fraction of
-    ``g - g_min`` lost at every programming event (0 = no drift).
+    ``g - g_min`` lost at every programming event (0 = no drift). A pulse of amplitude ``pulse_v`` and width
+    ``pulse_width_s`` across a device of conductance g costs ``pulse_v² · g · pulse_width_s`` joules.
     """
 
     g_min: float = 0.0
@@ -55,6 +56,8 @@ class DeviceModel:
     stuck_min: float = 0.0
     stuck_max: float = 0.0
     drift: float = 0.0
+    pulse_v: float = 1.0
+    pulse_width_s: float = 1e-7
 
     def __post_init__(self) -> None:
         if not 0 <= self.g_min < self.g_max:
@@ -83,6 +86,8 @@ class DeviceArray:
         """Fabricate devices drawn around ``model``, or, for a chip's twin, exactly the ``measured`` ones
         (per-device g_min, g_max, levels, a_pot, a_dep, c2c, read_noise, stuck of a device file)."""
         self.model = model
+        self.pulse_energy_j = 0.0  # cumulative programming energy (not part of a snapshot: a cost, not a state)
+        self.pulse_time_s = 0.0  # all devices pulsed in parallel: a call costs its longest train
         self.levels: float | np.ndarray = model.levels
         self._linear = math.isinf(model.a_pot) and math.isinf(model.a_dep)
         if measured is not None:
@@ -145,6 +150,10 @@ class DeviceArray:
         else:
             new = step_response(u, counts, self.levels, self.a_pot, self.a_dep)
         g = self.g_min + window * new
+        n_abs = np.abs(counts)
+        # each pulse at the conductance it meets: the mean of the start and end of the train, to first order
+        self.pulse_energy_j += float(np.sum(n_abs * 0.5 * (self.g + g))) * self.model.pulse_v**2 * self.model.pulse_width_s
+        self.pulse_time_s += float(n_abs.max(initial=0)) * self.model.pulse_width_s
         if self.model.c2c > 0:
             g += self.c2c * window * np.sqrt(np.abs(counts)) * rng.standard_normal(g.shape)
         if self.model.drift > 0:
