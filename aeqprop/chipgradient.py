@@ -2,8 +2,9 @@
 
 For a sampled subset of parameters, one at a time: program +δ, measure the loss over a fixed batch (free
 relaxation, outputs averaged over ``reads``, ``repeats`` times), program −2δ, measure again, program +δ back.
-The step actually taken is measured too (``param_reads`` reads of the parameter before and after), since a
-pulsed device takes what it takes. The derivative is the difference of the mean losses over the measured
+The step actually taken is measured too (``param_reads`` reads of the parameter at +δ and at −δ), since a
+pulsed device takes what it takes; a parameter that does not move measurably (a stuck device) is left out
+and listed. The derivative is the difference of the mean losses over the measured
 step; its standard error comes from the scatter of the repeated loss measurements (the read noise) and of
 the parameter reads.
 
@@ -82,6 +83,7 @@ class MeasuredGradient:
     programs: int
     relaxations: int
     dof: int = 1_000_000  # degrees of freedom of the standard errors (estimated from repeated measurements)
+    skipped: tuple[Entry, ...] = ()  # entries that did not move (stuck devices): left out
 
     @property
     def snr(self) -> float:
@@ -107,7 +109,7 @@ def measure_gradient(
     def losses() -> np.ndarray:
         return np.array([batch_loss(system, x, y, reads) for _ in range(repeats)])
 
-    grads, errs, taken = [], [], []
+    grads, errs, taken, kept, skipped = [], [], [], [], []
     for name, idx in entries:
         one = np.zeros(shapes[name])
         one[idx] = steps[name]
@@ -119,19 +121,24 @@ def measure_gradient(
         l_down = losses()
         system.program({name: one})
         d = up - down
-        if abs(d) <= 3 * np.hypot(up_sd, down_sd) or d == 0:
-            raise GradientCheckError(
-                f"{name}{list(idx)} moved {d:.3g} for a requested {2 * steps[name]:.3g}: indistinguishable from "
-                "read noise; raise --delta or --param-reads"
-            )
+        if abs(d) <= 3 * np.hypot(up_sd, down_sd) or d == 0 or abs(d) < 0.1 * abs(2 * steps[name]):
+            skipped.append((name, idx))  # a stuck device, or a step below one pulse
+            continue
         g = (l_up.mean() - l_down.mean()) / d
         var = (l_up.var(ddof=1) + l_down.var(ddof=1)) / repeats / d**2 + (g * np.hypot(up_sd, down_sd) / d) ** 2
         grads.append(g)
         errs.append(np.sqrt(var))
         taken.append(d)
+        kept.append((name, idx))
+    if len(kept) < max(2, len(entries) // 2):
+        where = ", ".join(f"{n}{list(i)}" for n, i in skipped[:5])
+        raise GradientCheckError(
+            f"{len(skipped)} of {len(entries)} sampled parameters did not move measurably ({where}): a step of "
+            "±delta is below one pulse or within the read noise; raise --delta or --param-reads"
+        )
     n = len(entries)
-    return MeasuredGradient(list(entries), np.array(grads), np.array(errs), np.array(taken), 3 * n, 2 * repeats * n,
-                            dof=2 * (repeats - 1))
+    return MeasuredGradient(kept, np.array(grads), np.array(errs), np.array(taken), 3 * n, 2 * repeats * n,
+                            dof=2 * (repeats - 1), skipped=tuple(skipped))
 
 
 @dataclass(frozen=True)
@@ -208,10 +215,7 @@ def check(
     """
     if repeats < 2:
         raise GradientCheckError("--repeats must be at least 2 for intervals over the EP estimates")
-    truth = None
-    if oracle is not None:
-        full = oracle(x, y)
-        truth = np.array([full[n][i] for n, i in entries])
+    full = oracle(x, y) if oracle is not None else None
     runs = []
     for label in estimators:
         name, n_points = parse_estimator(label)
@@ -223,14 +227,18 @@ def check(
                     rows.append([est.gradient[n][i] for n, i in entries])
                 runs.append((label, float(beta), r, np.array(rows, dtype=np.float64)))
     measured = measure()
+    columns = [list(entries).index(e) for e in measured.entries]  # stuck devices are left out
+    truth = None if full is None else np.array([full[n][i] for n, i in measured.entries])
     points = []
-    for label, beta, r, estimates in runs:
+    for label, beta, r, all_estimates in runs:
+        estimates = all_estimates[:, columns]
         (c, c_lo, c_hi), (e, e_lo, e_hi) = compare(estimates, measured, rng)
         oc = oe = None
         if truth is not None:
             mean = estimates.mean(axis=0)
             oc, oe = float(_cos(mean, truth)), float(_rel(mean, truth))
-        points.append(ChipFidelityPoint(label, beta, r, repeats, len(entries), c, c_lo, c_hi, e, e_lo, e_hi, oc, oe))
+        points.append(ChipFidelityPoint(label, beta, r, repeats, len(measured.entries), c, c_lo, c_hi, e, e_lo, e_hi,
+                                        oc, oe))
     return points, measured
 
 

@@ -85,7 +85,7 @@ def test_cli_without_oracle_reports_intervals_and_the_oracle_beside_them(tmp_pat
         '[algorithm]\nkind = "ep"\nbeta = 0.1\n[optimizer]\nkind = "sgd"\nlr = 0.02\n[data]\nname = "iris"\n'
     )
     code = main(["bench", "fidelity", str(protocol), "--no-oracle", "--estimator", "centered", "--beta", "0.1",
-                 "--repeats", "3", "--params", "6", "--samples", "8", "--json"])
+                 "--repeats", "3", "--params", "6", "--samples", "8", "--json", "--compare-oracle"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     (point,) = out["points"]

@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     chip = parser.add_argument_group("without an oracle (a chip; automatic when the system has none)")
     chip.add_argument("--no-oracle", action="store_true",
-                      help="measure the true gradient on the system itself (program ±delta, measure the loss); "
-                           "a simulator's oracle is then shown beside it for comparison")
+                      help="measure the true gradient on the system itself (program ±delta, measure the loss)")
+    chip.add_argument("--compare-oracle", action="store_true",
+                      help="without an oracle, on a simulator: show the oracle's figures beside the measured ones")
     chip.add_argument("--params", type=int, default=32, help="parameters sampled for the measured gradient")
     chip.add_argument("--delta", type=float, default=0.002,
                       help="step ±delta as a fraction of each group's window (else of its RMS value)")
@@ -80,7 +81,10 @@ def run(args: argparse.Namespace) -> int:
     betas = args.betas or [beta, beta / 2, beta / 4]
     reads = args.reads or [int(getattr(protocol.algorithm, "reads", 1))]
     if args.no_oracle or truth_of is None:
-        return _without_oracle(args, protocol, system, x, y, labels, betas, reads, truth_of)
+        if args.compare_oracle and truth_of is None:
+            raise ProtocolError(f"--compare-oracle: system {protocol.system.kind!r} has no oracle")
+        return _without_oracle(args, protocol, system, x, y, labels, betas, reads,
+                               truth_of if args.compare_oracle else None)
     truth = truth_of(x, y)
     points = sweep(system, x, y, truth, labels, betas, reads, args.repeats, protocol.run.seed)
     if args.json:
@@ -118,13 +122,16 @@ def _without_oracle(args, protocol, system, x, y, labels, betas, reads, oracle) 
     finally:
         system.close()
     if args.json:
-        print(json.dumps({"parameters": [[n, list(i)] for n, i in entries], "gradient": measured.gradient.tolist(),
+        print(json.dumps({"parameters": [[n, list(i)] for n, i in measured.entries], "gradient": measured.gradient.tolist(),
                           "stderr": measured.stderr.tolist(), "snr": measured.snr,
+                          "skipped": [[n, list(i)] for n, i in measured.skipped],
                           "points": [p.as_dict() for p in points]}, indent=2))
         return 0
     print(f"{system.spec.description}; {args.samples} samples of {protocol.data.name}; true gradient of "
-          f"{len(entries)} sampled parameters measured on the system (±{args.delta:g} steps, "
+          f"{len(measured.entries)} sampled parameters measured on the system (±{args.delta:g} steps, "
           f"{measured.programs} programs, {measured.relaxations} relaxations); SNR {measured.snr:.1f}")
+    if measured.skipped:
+        print(f"left out (did not move: stuck devices): {', '.join(f'{n}{list(i)}' for n, i in measured.skipped)}")
     if measured.snr < 3:
         print("warning: the measured gradient is barely above its noise (SNR < 3): raise --loss-repeats, "
               "--loss-reads or --samples, or --delta")
