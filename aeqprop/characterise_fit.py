@@ -58,13 +58,13 @@ def _fit_curves(pot: tuple[np.ndarray, ...], dep: tuple[np.ndarray, ...], step: 
     levels = grid_l[rows, j]
     a_pot = grid_a[rows, np.argmin(s_pot[rows, :, j], axis=1)]
     a_dep = grid_a[rows, np.argmin(s_dep[rows, :, j], axis=1)]
-    offsets = np.linspace(-1.0, 1.0, 7)
-    for width in (0.25, 0.06, 0.015):
+    for width, points in ((0.25, 7), (0.06, 7), (0.015, 7)):
+        offsets = np.linspace(-1.0, 1.0, points)
         gl = levels[:, None] * np.exp(width * offsets)
         best = []
         for a, data in ((a_pot, pot), (a_dep, dep)):
-            linear = a >= LINEAR_A
-            ga = np.where(linear[:, None], LINEAR_A, np.clip(a[:, None] * np.exp(width * offsets), A_GRID[0], 60.0))
+            # refine every device, "linear" ones from the top of the grid: a noisy coarse pick must not stick
+            ga = np.clip(np.minimum(a, 60.0)[:, None] * np.exp(width * offsets), A_GRID[0], 60.0)
             s = _sse(*data, step, gl, ga)
             best.append((s, ga))
         total = best[0][0].min(axis=1) + best[1][0].min(axis=1)
