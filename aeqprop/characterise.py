@@ -26,6 +26,10 @@ from .rundir import RunDirectory
 from .system import AeqpropError, CapabilityError, PhysicalSystem
 
 
+#: Program-only systems: one "pulse" is window / (PROGRAM_LEVELS * pulses), so a train overshoots the window.
+PROGRAM_LEVELS = 0.8
+
+
 class CharacterisationError(AeqpropError):
     """The settings or the system cannot give a characterisation (a user error: nothing was sent)."""
 
@@ -139,13 +143,13 @@ class Characteriser:
         return tuple(self.system.spec.params[name].shape)
 
     def _fire(self, n: int) -> None:
-        """``n`` signed pulses at every device (program-only systems: n nominal steps of window/pulses)."""
+        """``n`` signed pulses at every device (program-only systems: n steps of window/(0.8 pulses))."""
         if n == 0:
             return
         if self.pulsed:
             self.system.apply_pulses({g: np.full(self._shape(g), n, dtype=np.int64) for g in self.groups})  # type: ignore[attr-defined]
-        else:
-            s = self.settings.pulses
+        else:  # a train crosses the window in 80 % of its pulses: the plateaus at its end give the window
+            s = PROGRAM_LEVELS * self.settings.pulses
             self.system.program({g: np.full(self._shape(g), n * self._windows[g] / s) for g in self.groups})
         self.data.pulses_fired += abs(n)
 

@@ -167,3 +167,43 @@ def test_device_file_errors_name_the_file(tmp_path) -> None:
     bad.write_text('{"version": 1, "pooled": {"g_min": 0.5, "g_max": 0.1}}')
     with pytest.raises(ValueError, match=r"bad.json: pooled"):
         load_device_file(bad)
+
+
+def test_program_only_system_is_characterised_through_program() -> None:
+    """A system without pulses: "pulses" are program steps of window/(0.8 pulses); an ideal network is linear."""
+    from aeqprop.simulators.resistive import ResistiveConfig
+
+    system = ResistiveConfig(inputs=3, hidden=[4], outputs=2, g_max=1.0).build(np.random.default_rng(0))
+    assert "pulse" not in system.spec.capabilities
+    settings = Settings(cycles=1, pulses=40, noise_reads=4)
+    p = fit(Characteriser(system, settings).run(), settings).pooled
+    assert math.isinf(p.a_pot) and math.isinf(p.a_dep)
+    assert rel(p.levels, 32) < 0.01 and rel(p.g_max, 1.0) < 1e-6 and p.g_min < 1e-9 and p.c2c < 1e-3
+
+
+def test_drift_rate_is_the_relative_slope_per_second() -> None:
+    from aeqprop.characterise_fit import drift_rates
+
+    times = np.array([0.0, 1.0, 2.0, 3.0])
+    g0 = np.array([[0.1, 0.2]])
+    drift = g0[None] * (1 - 0.01 * times)[:, None, None]
+    np.testing.assert_allclose(drift_rates(drift, times), [-0.01, -0.01])
+
+
+def test_cli_user_errors_exit_2_and_write_nothing(tmp_path, capsys) -> None:
+    from aeqprop.cli import main
+
+    protocol = tmp_path / "chip.toml"
+    protocol.write_text(
+        'version = 1\n[system]\nkind = "crossbar"\ninputs = 4\nhidden = [4]\noutputs = 3\n[system.device]\n'
+        'levels = 16\n[algorithm]\nkind = "ep"\n[optimizer]\nkind = "sgd"\nlr = 0.1\n[data]\nname = "iris"\n'
+    )
+    out = tmp_path / "c"
+    assert main(["characterise", str(protocol), "--out", str(out), "--max-pulses", "10"]) == 2
+    assert main(["characterise", str(protocol), "--out", str(out), "--pulses", "10", "--step", "3"]) == 2
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert "--max-pulses 10" in err and "--step (3)" in err
+    assert main(["characterise", str(protocol), "--out", str(out), "--pulses", "24", "--cycles", "1"]) == 0
+    assert load_device_file(out / "devices.json").pooled.levels == pytest.approx(16, rel=0.05)
+    assert main(["characterise", str(protocol), "--out", str(out)]) == 2  # exists: use --resume
