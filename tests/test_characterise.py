@@ -207,3 +207,33 @@ def test_cli_user_errors_exit_2_and_write_nothing(tmp_path, capsys) -> None:
     assert main(["characterise", str(protocol), "--out", str(out), "--pulses", "24", "--cycles", "1"]) == 0
     assert load_device_file(out / "devices.json").pooled.levels == pytest.approx(16, rel=0.05)
     assert main(["characterise", str(protocol), "--out", str(out)]) == 2  # exists: use --resume
+
+
+def test_cli_fault_exits_1_with_the_measurements_checkpointed(tmp_path, monkeypatch, capsys) -> None:
+    """An instrument fault mid-plan: exit 1, one line, no traceback; --resume then finishes the device file."""
+    from aeqprop.cli import main
+    from aeqprop.simulators.memristor.crossbar import CrossbarNetwork
+    from aeqprop.system import InstrumentFault
+
+    protocol = tmp_path / "chip.toml"
+    protocol.write_text(
+        'version = 1\n[system]\nkind = "crossbar"\ninputs = 4\nhidden = [4]\noutputs = 3\n[system.device]\n'
+        'levels = 16\n[algorithm]\nkind = "ep"\n[optimizer]\nkind = "sgd"\nlr = 0.1\n[data]\nname = "iris"\n'
+    )
+    original = CrossbarNetwork.apply_pulses
+    calls = {"n": 0}
+
+    def flaky(self, counts):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise InstrumentFault("crossbar: no reply to 'PULS'")
+        return original(self, counts)
+
+    monkeypatch.setattr(CrossbarNetwork, "apply_pulses", flaky)
+    out = tmp_path / "c"
+    assert main(["characterise", str(protocol), "--out", str(out), "--pulses", "24", "--cycles", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "InstrumentFault" in err[0] and f"--resume {out}" in err[0]
+    assert (out / "checkpoint.npz").is_file() and not (out / "devices.json").exists()
+    assert main(["characterise", str(protocol), "--resume", str(out), "--pulses", "24", "--cycles", "1"]) == 0
+    assert load_device_file(out / "devices.json").measured["pulses_per_device"] == 4 * 24

@@ -12,15 +12,22 @@ import json
 import time
 from pathlib import Path
 
-from aeqprop.characterise import Characteriser, Settings
+from aeqprop.characterise import BudgetExhausted, CharacterisationError, Characteriser, Settings
 from aeqprop.characterise_fit import fit
 from aeqprop.characterise_plots import curves, spread
 from aeqprop.protocol import ProtocolError, build, load_protocol, read_raw, to_dict, validate_raw
 from aeqprop.rundir import RunDirectory
+from aeqprop.system import AeqpropError
 
 HELP = "measure a chip's devices (read noise, pulse curves, spread, stuck devices) into a device file"
 
 DEVICE_FILE = "devices.json"
+
+
+class CharacteriseFailed(AeqpropError):
+    """An instrument fault or an unsettled system stopped the measurement; what was measured is checkpointed."""
+
+    exit_code = 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +80,14 @@ def run(args: argparse.Namespace) -> int:
             characteriser.run_dir = run_dir
             print(f"run directory: {run_dir.path}")
         print(f"{system.spec.description}; {settings.planned_pulses()} pulses per device planned")
-        data = characteriser.run()
+        try:
+            data = characteriser.run()
+        except (BudgetExhausted, CharacterisationError):
+            raise
+        except AeqpropError as exc:  # a fault: the phases done so far are checkpointed
+            done = characteriser.data.phases_done
+            raise CharacteriseFailed(f"{type(exc).__name__}: {exc} (measurements checkpointed after phase {done}; "
+                                     f"continue with --resume {run_dir.path})") from exc
     finally:
         system.close()
     devices = fit(data, settings, system.spec.description)
