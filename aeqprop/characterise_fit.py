@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .characterise import Measurements, Settings
+from .characterise import CharacterisationError, Measurements, Settings
 from .devicemodel import LINEAR_A, DeviceFile, DeviceGroup, PooledFit, StuckDevice, curve, inverse_curve
 
 #: Nonlinearities searched (A above the largest is reported as linear, inf).
@@ -159,10 +159,10 @@ def fit(data: Measurements, settings: Settings, system: str = "") -> DeviceFile:
     fits = {name: fit_group(data.curves[name], data.noise[name], settings) for name in data.curves}
     allv = {k: np.concatenate([f[k].ravel() for f in fits.values()]) for k in next(iter(fits.values()))}
     working = allv["stuck"] == 0
+    if not working.any():
+        raise CharacterisationError("characterise: every device is stuck (no device moved); nothing to fit")
     pooled_vals = {k: _median(allv[k][working]) for k in ("g_min", "g_max", "levels", "a_pot", "a_dep", "c2c",
                                                           "read_noise")}
-    if not working.any():
-        raise ValueError("characterise: every device is stuck; nothing to fit")
     spread = {k: s for k in ("g_min", "g_max", "levels", "a_pot", "a_dep", "c2c", "read_noise")
               if (s := _log_spread(allv[k][working])) is not None}
     drift_per_s = None

@@ -237,3 +237,15 @@ def test_cli_fault_exits_1_with_the_measurements_checkpointed(tmp_path, monkeypa
     assert (out / "checkpoint.npz").is_file() and not (out / "devices.json").exists()
     assert main(["characterise", str(protocol), "--resume", str(out), "--pulses", "24", "--cycles", "1"]) == 0
     assert load_device_file(out / "devices.json").measured["pulses_per_device"] == 4 * 24
+
+
+def test_twin_with_another_layout_is_refused_naming_the_file(tmp_path) -> None:
+    from pydantic import ValidationError
+
+    settings = Settings(cycles=1, pulses=48)
+    path = tmp_path / "devices.json"
+    fit(Characteriser(chip(hidden_device(7)), settings).run(), settings).save(path)
+    with pytest.raises(ValidationError, match=r"devices.json: g1 was measured with shape \(16, 16\)"):
+        CrossbarConfig(inputs=8, hidden=[32], outputs=4, device_file=str(path))
+    with pytest.raises(ValidationError, match="either"):
+        CrossbarConfig(inputs=8, hidden=[16], outputs=4, device_file=str(path), device={"levels": 8})
