@@ -117,7 +117,8 @@ class Characteriser:
         self.pulsed = "pulse" in caps
         if not self.pulsed and "program" not in caps:
             raise CapabilityError(
-                f"characterise needs capability 'pulse' or 'program' (and read_params); the system offers {sorted(caps)}"
+                "characterise needs capability 'pulse' or 'program' (and read_params); "
+                f"the system offers {sorted(caps)}"
             )
         self.groups = [n for n, p in system.spec.params.items() if p.role == "weight"]
         if not self.groups:
@@ -147,7 +148,8 @@ class Characteriser:
         if n == 0:
             return
         if self.pulsed:
-            self.system.apply_pulses({g: np.full(self._shape(g), n, dtype=np.int64) for g in self.groups})  # type: ignore[attr-defined]
+            counts = {g: np.full(self._shape(g), n, dtype=np.int64) for g in self.groups}
+            self.system.apply_pulses(counts)  # type: ignore[attr-defined]
         else:  # a train crosses the window in 80 % of its pulses: the plateaus at its end give the window
             s = PROGRAM_LEVELS * self.settings.pulses
             self.system.program({g: np.full(self._shape(g), n * self._windows[g] / s) for g in self.groups})

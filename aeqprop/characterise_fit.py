@@ -202,7 +202,8 @@ def _with_pooled(f: Mapping[str, np.ndarray], pooled: PooledFit) -> dict[str, np
     out["read_noise"] = np.where(np.isfinite(out["read_noise"]), out["read_noise"], pooled.read_noise)
     level = np.asarray(f["level"])
     low, high = f["stuck"] < 0, f["stuck"] > 0
-    out["g_min"] = np.where(low, np.maximum(level, 0.0), np.where(high, np.minimum(pooled.g_min, 0.5 * level), out["g_min"]))
+    high_min = np.minimum(pooled.g_min, 0.5 * level)
+    out["g_min"] = np.where(low, np.maximum(level, 0.0), np.where(high, high_min, out["g_min"]))
     out["g_max"] = np.where(low, np.maximum(pooled.g_max, 2.0 * level), np.where(high, level, out["g_max"]))
     out["g_min"] = np.maximum(out["g_min"], 0.0)
     out["stuck"] = np.asarray(f["stuck"], dtype=np.float64)

@@ -170,7 +170,7 @@ def _cos(e: np.ndarray, g: np.ndarray, noise: float = 0.0) -> np.ndarray:
 
 
 def _rel(e: np.ndarray, g: np.ndarray, noise: float = 0.0) -> np.ndarray:
-    """‖e − truth‖/‖truth‖ from ``g`` = truth + noise: ‖e − g‖² and ‖g‖² each overstate theirs by ``noise``."""
+    """‖e − truth‖/‖truth‖ from ``g`` = truth + noise (‖e − g‖² and ‖g‖² each overstate theirs by ``noise``)."""
     num = np.maximum(np.sum((e - g) ** 2, axis=-1) - noise, 0.0)
     return np.sqrt(num / np.maximum(np.sum(g * g, axis=-1) - noise, 1e-300))
 

@@ -1,11 +1,12 @@
 """Programming pulse-driven devices from the controller: nominal model, open loop or write-verify.
 
 The controller never knows the true devices. It holds a *nominal* model (window, level count and
-nonlinearities in the form of :mod:`aeqprop.devicemodel`, from a datasheet or a measured device file) and turns a requested increment into signed pulse counts
-with it. Open loop: read the conductances once, fire the counts. Write-verify: then read again and fire
-correcting pulses where the device missed the level the nominal model predicted by more than ``tolerance``
-pulses, for at most ``max_iterations`` rounds. Sub-pulse requests are rounded stochastically by default
-(unbiased on average), and write-verify checks against the *rounded* target, so it never undoes a rounding.
+nonlinearities in the form of :mod:`aeqprop.devicemodel`, from a datasheet or a measured device file) and
+turns a requested increment into signed pulse counts with it. Open loop: read the conductances once, fire the
+counts. Write-verify: then read again and fire correcting pulses where the device missed the level the
+nominal model predicted by more than ``tolerance`` pulses, for at most ``max_iterations`` rounds. Sub-pulse
+requests are rounded stochastically by default (unbiased on average), and write-verify checks against the
+*rounded* target, so it never undoes a rounding.
 """
 
 from __future__ import annotations

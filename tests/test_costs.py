@@ -59,7 +59,8 @@ def test_run_reports_time_and_energy_per_sample(tmp_path) -> None:
     protocol.write_text(
         'version = 1\n[system]\nkind = "crossbar"\ninputs = 4\nhidden = [4]\noutputs = 3\ntau_s = 1e-6\n'
         'settle_taus = 4\n[system.device]\nlevels = 32\n[algorithm]\nkind = "ep"\nbeta = 0.1\n'
-        '[algorithm.programming]\nlevels = 32\n[optimizer]\nkind = "sgd"\nlr = 0.05\n[data]\nname = "iris"\ntrain_limit = 100\n'
+        '[algorithm.programming]\nlevels = 32\n[optimizer]\nkind = "sgd"\nlr = 0.05\n'
+        '[data]\nname = "iris"\ntrain_limit = 100\n'
         '[run]\nepochs = 2\nbatch_size = 5\n'
     )
     assert main(["run", str(protocol), "--out", str(tmp_path / "run"), "--no-progress"]) == 0

@@ -2,8 +2,8 @@
 
 The protocol's system is built as for a run; the true gradient comes from the system's oracle, which the
 composition root supplies (``aeqprop.protocol.oracle_for``), or, with ``--no-oracle`` and on any system
-without one (a chip), from the system itself (:mod:`aeqprop.chipgradient`). The batch is the first ``--samples`` training
-samples of the protocol's data set, with its target encoding.
+without one (a chip), from the system itself (:mod:`aeqprop.chipgradient`). The batch is the first
+``--samples`` training samples of the protocol's data set, with its target encoding.
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ import json
 
 import numpy as np
 
-from aeqprop.chipgradient import GradientCheckError, MeasuredGradient, check, default_steps, measure_gradient, sample_entries
+from aeqprop.chipgradient import (
+    GradientCheckError,
+    MeasuredGradient,
+    check,
+    default_steps,
+    measure_gradient,
+    sample_entries,
+)
 from aeqprop.chipgradient import format_table as format_chip_table
 from aeqprop.data import load_dataset, one_hot
 from aeqprop.estimators import NEEDS
@@ -122,7 +129,8 @@ def _without_oracle(args, protocol, system, x, y, labels, betas, reads, oracle) 
     finally:
         system.close()
     if args.json:
-        print(json.dumps({"parameters": [[n, list(i)] for n, i in measured.entries], "gradient": measured.gradient.tolist(),
+        print(json.dumps({"parameters": [[n, list(i)] for n, i in measured.entries],
+                          "gradient": measured.gradient.tolist(),
                           "stderr": measured.stderr.tolist(), "snr": measured.snr,
                           "skipped": [[n, list(i)] for n, i in measured.skipped],
                           "points": [p.as_dict() for p in points]}, indent=2))

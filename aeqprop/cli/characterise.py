@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
             raise ProtocolError(f"--resume {args.resume}: the protocol differs from the one being characterised")
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(args.out) if args.out else Path(protocol.run.out) / f"characterise-{Path(args.protocol).stem}-{stamp}"
+        name = f"characterise-{Path(args.protocol).stem}-{stamp}"
+        out = Path(args.out) if args.out else Path(protocol.run.out) / name
         if out.exists() and any(out.iterdir()):
             raise ProtocolError(f"--out {out}: directory exists and is not empty (use --resume {out} to continue it)")
     system = build(protocol).system

@@ -65,7 +65,7 @@ class CrossbarConfig(BaseModel):
         "device as measured (stuck ones included); replaces [system.device].",
     )
     tol_v: float = Field(default=1e-5, gt=0, description="Settled when no node moves more than this many volts in a sweep.")
-    tau_s: float = Field(default=1e-6, gt=0, description="RC time constant of the circuit's nodes (s), for time and energy.")
+    tau_s: float = Field(default=1e-6, gt=0, description="RC time constant of the nodes (s), for time and energy.")
     settle_taus: float = Field(default=5.0, gt=0, description="Time constants one relaxation takes to settle.")
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps before NotSettled is raised.")
     dtype: Literal["float64", "float32"] = "float64"

@@ -152,7 +152,8 @@ class DeviceArray:
         g = self.g_min + window * new
         n_abs = np.abs(counts)
         # each pulse at the conductance it meets: the mean of the start and end of the train, to first order
-        self.pulse_energy_j += float(np.sum(n_abs * 0.5 * (self.g + g))) * self.model.pulse_v**2 * self.model.pulse_width_s
+        joules_per_siemens = self.model.pulse_v**2 * self.model.pulse_width_s
+        self.pulse_energy_j += float(np.sum(n_abs * 0.5 * (self.g + g))) * joules_per_siemens
         self.pulse_time_s += float(n_abs.max(initial=0)) * self.model.pulse_width_s
         if self.model.c2c > 0:
             g += self.c2c * window * np.sqrt(np.abs(counts)) * rng.standard_normal(g.shape)
