@@ -1,11 +1,12 @@
 """Programming pulse-driven devices from the controller: nominal model, open loop or write-verify.
 
-The controller never knows the true devices. It holds a *nominal* model (datasheet window, level count and
-nonlinearities, the form of SCIENCE.md section 6) and turns a requested increment into signed pulse counts
-with it. Open loop: read the conductances once, fire the counts. Write-verify: then read again and fire
-correcting pulses where the device missed the level the nominal model predicted by more than ``tolerance``
-pulses, for at most ``max_iterations`` rounds. Sub-pulse requests are rounded stochastically by default
-(unbiased on average), and write-verify checks against the *rounded* target, so it never undoes a rounding.
+The controller never knows the true devices. It holds a *nominal* model (window, level count and
+nonlinearities in the form of :mod:`aeqprop.devicemodel`, from a datasheet or a measured device file) and
+turns a requested increment into signed pulse counts with it. Open loop: read the conductances once, fire the
+counts. Write-verify: then read again and fire correcting pulses where the device missed the level the
+nominal model predicted by more than ``tolerance`` pulses, for at most ``max_iterations`` rounds. Sub-pulse
+requests are rounded stochastically by default (unbiased on average), and write-verify checks against the
+*rounded* target, so it never undoes a rounding.
 """
 
 from __future__ import annotations
@@ -16,42 +17,40 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .devicemodel import DeviceFile, FloatArray, load_device_file, pulses_between, step_response
 from .settings import ProtocolError
-from .system import PhysicalSystem, PulsedSystem
+from .system import ParamSpec, PhysicalSystem, PulsedSystem
 
 Rounding = Literal["nearest", "stochastic"]
 
-_LINEAR_A = 1e12
-
-
-def _phi(p: np.ndarray, a: float) -> np.ndarray:
-    return np.expm1(-p / a) / np.expm1(-1.0 / a)
-
-
-def _phi_inv(u: np.ndarray, a: float) -> np.ndarray:
-    return -a * np.log1p(np.clip(u, 0.0, 1.0) * np.expm1(-1.0 / a))
-
-
 @dataclass(frozen=True)
 class NominalDevice:
-    """The controller's belief about every device: one window, level count and nonlinearity pair."""
+    """The controller's belief about a group of devices: window, level count and nonlinearity pair.
 
-    g_min: float
-    g_max: float
-    levels: int
-    a_pot: float = math.inf
-    a_dep: float = math.inf
+    Scalars describe one nominal device for all; arrays shaped like a conductance matrix give each device its
+    own (a measured device file). ``stuck`` marks devices that pulses do not move: they get no pulses.
+    """
+
+    g_min: FloatArray
+    g_max: FloatArray
+    levels: FloatArray
+    a_pot: FloatArray = math.inf
+    a_dep: FloatArray = math.inf
+    stuck: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if not 0 <= self.g_min < self.g_max:
+        lo, hi = np.asarray(self.g_min), np.asarray(self.g_max)
+        if not (np.all(lo >= 0) and np.all(lo < hi)):
             raise ValueError(f"nominal window must satisfy 0 <= g_min < g_max, got [{self.g_min}, {self.g_max}]")
-        if self.levels < 1 or self.a_pot <= 0 or self.a_dep <= 0:
+        if np.any(np.asarray(self.levels) < 1) or np.any(np.asarray(self.a_pot) <= 0) or np.any(
+            np.asarray(self.a_dep) <= 0
+        ):
             raise ValueError("nominal levels must be >= 1 and nonlinearities positive")
 
     @property
-    def step(self) -> float:
+    def step(self) -> FloatArray:
         """Window / levels: one pulse of a linear device (S)."""
         return (self.g_max - self.g_min) / self.levels
 
@@ -60,11 +59,8 @@ class NominalDevice:
 
     def fractional_counts(self, g: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Pulses (not rounded) that take a device from ``g`` to ``target``; positive = SET."""
-        a_p, a_d = min(self.a_pot, _LINEAR_A), min(self.a_dep, _LINEAR_A)
-        u, t = self._u(g), self._u(target)
-        up = _phi_inv(t, a_p) - _phi_inv(u, a_p)
-        down = _phi_inv(1 - u, a_d) - _phi_inv(1 - t, a_d)
-        return np.where(t >= u, up, down) * self.levels
+        x = pulses_between(self._u(g), self._u(target), self.levels, self.a_pot, self.a_dep)
+        return x if self.stuck is None else np.where(self.stuck != 0, 0.0, x)
 
     def counts(self, g: np.ndarray, target: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Integer pulse counts: nearest, or stochastic rounding when ``rng`` is given (unbiased)."""
@@ -74,12 +70,7 @@ class NominalDevice:
 
     def after(self, g: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Where the nominal device would land after ``counts`` pulses from ``g``."""
-        a_p, a_d = min(self.a_pot, _LINEAR_A), min(self.a_dep, _LINEAR_A)
-        u = self._u(g)
-        n = np.asarray(counts, dtype=np.float64) / self.levels
-        up = _phi(np.clip(_phi_inv(u, a_p) + n, 0.0, 1.0), a_p)
-        down = 1.0 - _phi(np.clip(_phi_inv(1 - u, a_d) - n, 0.0, 1.0), a_d)
-        v = np.where(n > 0, up, np.where(n < 0, down, u))
+        v = step_response(self._u(g), counts, self.levels, self.a_pot, self.a_dep)
         return self.g_min + (self.g_max - self.g_min) * v
 
 
@@ -103,10 +94,12 @@ class PulseProgrammer:
         write_verify: bool = False,
         max_iterations: int = 3,
         tolerance: float = 1.0,
+        per_group: Mapping[str, NominalDevice] | None = None,
     ) -> None:
         if max_iterations < 1 or tolerance <= 0:
             raise ValueError("write-verify needs max_iterations >= 1 and tolerance > 0 (in nominal pulses)")
         self.device = device
+        self.per_group = dict(per_group or {})  # measured devices of a group, else ``device`` (the pooled fit)
         self.rounding = rounding
         self.write_verify = write_verify
         self.max_iterations = max_iterations
@@ -125,7 +118,6 @@ class PulseProgrammer:
             system.program(others)
         if not weights:
             return ProgramReport()
-        dev = self.device
 
         def measure() -> dict[str, np.ndarray]:
             total = {n: np.zeros_like(delta[n], dtype=np.float64) for n in weights}
@@ -139,6 +131,7 @@ class PulseProgrammer:
         rng = self._rng if self.rounding == "stochastic" else None
         counts, target = {}, {}
         for name in weights:
+            dev = self.per_group.get(name, self.device)
             wanted = np.clip(measured[name] + delta[name], dev.g_min, dev.g_max)
             counts[name] = dev.counts(measured[name], wanted, rng)
             target[name] = dev.after(measured[name], counts[name])
@@ -151,6 +144,7 @@ class PulseProgrammer:
                 measurements += 1
                 fix = {}
                 for name in weights:
+                    dev = self.per_group.get(name, self.device)
                     missed = dev.fractional_counts(measured[name], target[name])
                     c = np.where(np.abs(missed) > self.tolerance, np.rint(missed), 0).astype(np.int64)
                     if c.any():
@@ -163,7 +157,29 @@ class PulseProgrammer:
         return ProgramReport(pulses=pulses, reads=measurements * reads, verify_rounds=rounds)
 
 
-__all__ = ["NominalDevice", "ProgramReport", "PulseProgrammer", "Rounding"]
+def measured_devices(
+    file: DeviceFile, params: Mapping[str, ParamSpec]
+) -> tuple[NominalDevice, dict[str, NominalDevice]]:
+    """The pooled nominal device of a device file, and per-device ones for the groups it measured whose shape
+    matches the system's (a group measured on another chip layout falls back to the pooled fit)."""
+    p = file.pooled
+    pooled = NominalDevice(p.g_min, p.g_max, p.levels, p.a_pot, p.a_dep)
+    per_group = {}
+    for name, group in file.devices.items():
+        spec = params.get(name)
+        if spec is None or spec.role != "weight" or tuple(spec.shape) != tuple(group.shape):
+            continue
+        g_max = group.array("g_max")
+        per_group[name] = NominalDevice(
+            np.minimum(group.array("g_min"), 0.5 * g_max), g_max, group.array("levels"), group.array("a_pot"),
+            group.array("a_dep"), stuck=group.array("stuck"),
+        )
+    return pooled, per_group
+
+
+__all__ = [
+    "NominalDevice", "ProgramReport", "PulseProgrammer", "PulseProgrammingConfig", "Rounding", "measured_devices",
+]
 
 
 class PulseProgrammingConfig(BaseModel):
@@ -172,19 +188,44 @@ class PulseProgrammingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["pulses"] = "pulses"
-    levels: int = Field(ge=1, description="Nominal pulses from g_min to g_max.")
+    levels: int | None = Field(default=None, ge=1, description="Nominal pulses from g_min to g_max.")
     a_pot: float = Field(default=math.inf, gt=0, description="Nominal potentiation nonlinearity (inf = linear).")
     a_dep: float = Field(default=math.inf, gt=0, description="Nominal depression nonlinearity (inf = linear).")
-    g_min: float | None = Field(default=None, ge=0, description="Nominal window low end (default: the system's "
-                                "bounds).")
-    g_max: float | None = Field(default=None, gt=0, description="Nominal window high end (default: the system's "
-                                "bounds).")
+    g_min: float | None = Field(default=None, ge=0, description="Nominal window low end (default: the system's bounds).")
+    g_max: float | None = Field(default=None, gt=0, description="Nominal window high end (default: the system's bounds).")
     rounding: Literal["nearest", "stochastic"] = Field(default="stochastic", description="Rounding of pulse counts.")
     write_verify: bool = Field(default=False, description="Read back and correct after each programming.")
     verify_iterations: int = Field(default=3, ge=1, description="Most correction rounds per programming.")
     verify_tolerance: float = Field(default=1.0, gt=0, description="Correct only misses larger than this (pulses).")
+    device_file: str | None = Field(
+        default=None, description="Measured device file (aeqprop characterise): per-device model where measured, "
+        "else its pooled fit; replaces levels, a_pot, a_dep, g_min and g_max.",
+    )
+
+    @field_validator("device_file")
+    @classmethod
+    def _readable(cls, path: str | None) -> str | None:
+        if path is not None:
+            load_device_file(path)  # a DeviceFileError is a ValueError: one line naming the file and field
+        return path
+
+    @model_validator(mode="after")
+    def _nominal_source(self) -> PulseProgrammingConfig:
+        if self.device_file is None:
+            if self.levels is None:
+                raise ValueError("give levels (the nominal device) or device_file (a measured one)")
+            return self
+        hand = sorted({"levels", "a_pot", "a_dep", "g_min", "g_max"} & self.model_fields_set)
+        if hand:
+            raise ValueError(f"device_file replaces {', '.join(hand)}: give one or the other")
+        return self
 
     def build(self, system: PhysicalSystem, rng: np.random.Generator) -> PulseProgrammer:
+        if self.device_file is not None:
+            pooled, per_group = measured_devices(load_device_file(self.device_file), system.spec.params)
+            return PulseProgrammer(pooled, rng, self.rounding, self.write_verify, self.verify_iterations,
+                                   self.verify_tolerance, per_group)
+        assert self.levels is not None
         bounds = [p.bounds for p in system.spec.params.values() if p.role == "weight"]
         lo = self.g_min if self.g_min is not None else min(b[0] or 0.0 for b in bounds)
         hi = self.g_max if self.g_max is not None else max((b[1] for b in bounds if b[1] is not None), default=None)

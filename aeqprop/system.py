@@ -252,6 +252,19 @@ class PulsedSystem(PhysicalSystem, Protocol):
         """Fire signed integer pulse counts per device (positive = SET/potentiation, negative = RESET)."""
 
 
+class CostReportingSystem(PhysicalSystem, Protocol):
+    """Optional: a system that can tell what its work cost in physical time and energy.
+
+    Not a capability (nothing learns from it): the trainer reports it per training sample where a system
+    offers it. Counters are cumulative since the system was built; keys a system cannot tell are left out.
+    ``time_s``: physical time (a simulator's modelled settle and pulse time, a rig's measured instrument
+    time); ``energy_j``: energy dissipated, total; further ``*_s`` / ``*_j`` keys break them down.
+    """
+
+    def cost(self) -> dict[str, float]:
+        """Cumulative time (``*_s``) and energy (``*_j``) counters."""
+
+
 def check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
     """Raise ``ValueError`` with both shapes when ``array`` does not have ``shape``."""
     if array.shape != shape:
@@ -293,6 +306,7 @@ __all__ = [
     "Capability",
     "CapabilityError",
     "ComplexNudgeSystem",
+    "CostReportingSystem",
     "HomeostaticSystem",
     "InstrumentFault",
     "LimitViolation",

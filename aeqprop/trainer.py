@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .costs import per_sample, read_cost, summary_costs
 from .data import Dataset, one_hot
 from .rules import LearningRule
 from .rundir import RunDirectory
@@ -136,6 +137,7 @@ class Trainer:
         sweeps = 0
         relaxations = 0
         holds = 0
+        cost_before = read_cost(self.system)
         start = time.perf_counter()
         try:
             for b in range(n_batches):
@@ -162,6 +164,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
         train_s = time.perf_counter() - start
+        costs = per_sample(cost_before, read_cost(self.system), n)  # training only, not the evaluation
         hook = getattr(self.rule, "epoch_metrics", None)
         extra = hook() if callable(hook) else {}
         self.rule.end_epoch()
@@ -180,6 +183,7 @@ class Trainer:
             "samples_per_s": n / train_s,
             "sweeps_per_relaxation": sweeps / max(1, relaxations),
             **extra,
+            **costs,
         }
         if holds:
             metrics["homeostasis_iterations_per_batch"] = holds / n_batches
@@ -219,4 +223,5 @@ class Trainer:
             "wall_s": self.state.wall_s,
             "samples_per_s": self.state.samples / train_s if train_s else None,
             "seed": self.settings.seed,
+            **summary_costs(hist),
         }

@@ -18,6 +18,7 @@ from __future__ import annotations
 import binascii
 import logging
 import math
+import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 
@@ -177,23 +178,31 @@ class Instrument:
         self.limits = limits
         #: Replies read so far: zero means the instrument never answered (nothing to switch off yet).
         self.replies = 0
+        #: Seconds spent sending commands and waiting for replies: the measured instrument time.
+        self.busy_s = 0.0
 
     # --- lines ---------------------------------------------------------------------------------------------
     def write(self, command: str) -> None:
         """Send one command line."""
         log.debug("%s << %s", self.name, command)
+        start = time.perf_counter()
         try:
             self.transport.write((command + self.write_termination).encode("ascii"))
         except TransportError as exc:
             raise InstrumentFault(f"{self.name}: sending {_short(command)!r} failed: {exc}") from exc
+        finally:
+            self.busy_s += time.perf_counter() - start
 
     def read(self, command: str = "") -> str:
         """Read one reply line (``command`` names what it answers, for the error message)."""
         term = self.read_termination.encode("ascii")
+        start = time.perf_counter()
         try:
             raw = self.transport.read_line(term)
         except TransportError as exc:
             raise InstrumentFault(f"{self.name}: no reply to {_short(command)!r}: {exc}") from exc
+        finally:
+            self.busy_s += time.perf_counter() - start
         try:
             text = raw[: -len(term)].decode("ascii")
         except UnicodeDecodeError:

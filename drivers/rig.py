@@ -216,6 +216,10 @@ class CrossbarRig:
     def restore(self, snapshot: Mapping[str, np.ndarray]) -> None:
         self.board.program_values(np.concatenate([np.ravel(snapshot[f"param.{p.name}"]) for p in self._entries]))
 
+    def cost(self) -> dict[str, float]:
+        """Measured instrument time (commands sent and replies awaited); a rig cannot tell energy."""
+        return {"time_s": self.board.busy_s}
+
     def close(self) -> None:
         """Switch the board's outputs off and release the link; a dead link is logged, not raised. Once."""
         if self._closed:

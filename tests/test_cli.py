@@ -17,7 +17,9 @@ from .conftest import ROOT
 
 PASS = sorted((Path(__file__).parent / "protocols" / "pass").glob("*.toml"))
 FAIL = sorted((Path(__file__).parent / "protocols" / "fail").glob("*.toml"))
-SHIPPED = sorted((ROOT / "protocols").glob("*.toml"))
+#: Shipped protocols that read what an earlier command writes (docs/chip-bringup.md validates them after it).
+NEEDS_OUTPUTS = {"chip-twin.toml"}
+SHIPPED = sorted(p for p in (ROOT / "protocols").glob("*.toml") if p.name not in NEEDS_OUTPUTS)
 
 
 @pytest.mark.parametrize("path", PASS + SHIPPED, ids=lambda p: p.name)

@@ -8,11 +8,12 @@ import sys
 from aeqprop import __version__
 from aeqprop.system import AeqpropError
 
-from . import bench, check, plot, protocols, report, run, serve, sweep, validate
+from . import bench, characterise, check, plot, protocols, report, run, serve, sweep, validate
 
 COMMANDS = {
     "run": run, "validate": validate, "plot": plot, "serve": serve, "bench": bench, "sweep": sweep,
     "protocols": protocols, "report": report, "check": check,
+    "characterise": characterise,
 }
 
 

@@ -1,8 +1,8 @@
 """Pulse-programmed memristive devices: the true, imperfect physics a controller never sees directly.
 
 Each device holds a conductance in its own window ``[g_min, g_max]`` and moves only by SET (potentiation) and
-RESET (depression) pulses. The pulse response is the NeuroSim-style form of SCIENCE.md section 6: with a
-normalised pulse state p in [0, 1] and nonlinearity A,
+RESET (depression) pulses. The pulse response is the one of :mod:`aeqprop.devicemodel` (shared with the
+controller's nominal model): with a normalised pulse state p in [0, 1] and nonlinearity A,
 
     potentiation   g(p) = g_min + (g_max - g_min) * (1 - exp(-p/A)) / (1 - exp(-1/A))
     depression     g(q) = g_max - (g_max - g_min) * (1 - exp(-q/A_d)) / (1 - exp(-1/A_d))
@@ -24,27 +24,15 @@ All operations are vectorised over devices of any shape; every random draw comes
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-#: Nonlinearity used for "linear" (A = inf): large enough that the curve is linear to machine precision.
-LINEAR_A = 1e12
-
+from aeqprop.devicemodel import LINEAR_A, curve, finite_a, inverse_curve, step_response
 
 def _a(value: float) -> float:
-    return LINEAR_A if math.isinf(value) else float(value)
-
-
-def curve(p: np.ndarray, a: np.ndarray | float) -> np.ndarray:
-    """Normalised pulse response phi(p) = (1 - exp(-p/A)) / (1 - exp(-1/A)) in [0, 1] for p in [0, 1]."""
-    return np.expm1(-p / a) / np.expm1(-1.0 / a)
-
-
-def inverse_curve(u: np.ndarray, a: np.ndarray | float) -> np.ndarray:
-    """The pulse state p with phi(p) = u (u clipped to [0, 1])."""
-    u = np.clip(u, 0.0, 1.0)
-    return -a * np.log1p(u * np.expm1(-1.0 / a))
+    return float(finite_a(value))
 
 
 @dataclass(frozen=True)
@@ -53,7 +41,8 @@ class DeviceModel:
 
     ``c2c`` is the standard deviation of one pulse's conductance error as a fraction of the window;
     ``read_noise`` is the relative standard deviation of one conductance read; ``drift`` is the fraction of
-    ``g - g_min`` lost at every programming event (0 = no drift).
+    ``g - g_min`` lost at every programming event (0 = no drift). A pulse of amplitude ``pulse_v`` and width
+    ``pulse_width_s`` across a device of conductance g costs ``pulse_v² · g · pulse_width_s`` joules.
     """
 
     g_min: float = 0.0
@@ -67,6 +56,8 @@ class DeviceModel:
     stuck_min: float = 0.0
     stuck_max: float = 0.0
     drift: float = 0.0
+    pulse_v: float = 1.0
+    pulse_width_s: float = 1e-7
 
     def __post_init__(self) -> None:
         if not 0 <= self.g_min < self.g_max:
@@ -90,10 +81,18 @@ class DeviceArray:
     #: Per-device parameters drawn once at fabrication (saved in snapshots with the state).
     FIELDS = ("g_min", "g_max", "a_pot", "a_dep", "c2c", "read_noise", "stuck")
 
-    def __init__(self, model: DeviceModel, shape: tuple[int, ...], rng: np.random.Generator) -> None:
+    def __init__(self, model: DeviceModel, shape: tuple[int, ...], rng: np.random.Generator,
+                 measured: Mapping[str, np.ndarray] | None = None) -> None:
+        """Fabricate devices drawn around ``model``, or, for a chip's twin, exactly the ``measured`` ones
+        (per-device g_min, g_max, levels, a_pot, a_dep, c2c, read_noise, stuck of a device file)."""
         self.model = model
-        self.levels = model.levels
+        self.pulse_energy_j = 0.0  # cumulative programming energy (not part of a snapshot: a cost, not a state)
+        self.pulse_time_s = 0.0  # all devices pulsed in parallel: a call costs its longest train
+        self.levels: float | np.ndarray = model.levels
         self._linear = math.isinf(model.a_pot) and math.isinf(model.a_dep)
+        if measured is not None:
+            self._load_measured(measured, shape)
+            return
 
         def spread(nominal: float) -> np.ndarray:
             if model.d2d == 0:
@@ -110,6 +109,22 @@ class DeviceArray:
         draw = rng.random(shape)
         # 0 = free, -1 = stuck at g_min, +1 = stuck at g_max
         self.stuck = np.where(draw < model.stuck_min, -1, np.where(draw > 1 - model.stuck_max, 1, 0)).astype(np.int8)
+        self.g = self.g_min.copy()
+        self._apply_faults()
+
+    def _load_measured(self, measured: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> None:
+        def take(name: str) -> np.ndarray:
+            return np.broadcast_to(np.asarray(measured[name], dtype=np.float64), shape).copy()
+
+        self.g_max = take("g_max")
+        self.g_min = np.minimum(take("g_min"), 0.5 * self.g_max)
+        self.levels = take("levels")
+        self.a_pot = np.minimum(take("a_pot"), LINEAR_A)
+        self.a_dep = np.minimum(take("a_dep"), LINEAR_A)
+        self._linear = bool(np.all(self.a_pot >= LINEAR_A) and np.all(self.a_dep >= LINEAR_A))
+        self.c2c = take("c2c")
+        self.read_noise = take("read_noise")
+        self.stuck = np.sign(take("stuck")).astype(np.int8)
         self.g = self.g_min.copy()
         self._apply_faults()
 
@@ -130,14 +145,16 @@ class DeviceArray:
             raise TypeError(f"pulse counts must be integers, got dtype {counts.dtype}")
         window = self.g_max - self.g_min
         u = (self.g - self.g_min) / window
-        n = counts.astype(np.float64) / self.levels
         if self._linear:  # both curves are the identity: skip the exp/log round trip
-            new = np.clip(u + n, 0.0, 1.0)
+            new = np.clip(u + counts / self.levels, 0.0, 1.0)
         else:
-            up = curve(np.clip(inverse_curve(u, self.a_pot) + n, 0.0, 1.0), self.a_pot)
-            down = 1.0 - curve(np.clip(inverse_curve(1.0 - u, self.a_dep) - n, 0.0, 1.0), self.a_dep)
-            new = np.where(counts > 0, up, np.where(counts < 0, down, u))
+            new = step_response(u, counts, self.levels, self.a_pot, self.a_dep)
         g = self.g_min + window * new
+        n_abs = np.abs(counts)
+        # each pulse at the conductance it meets: the mean of the start and end of the train, to first order
+        joules_per_siemens = self.model.pulse_v**2 * self.model.pulse_width_s
+        self.pulse_energy_j += float(np.sum(n_abs * 0.5 * (self.g + g))) * joules_per_siemens
+        self.pulse_time_s += float(n_abs.max(initial=0)) * self.model.pulse_width_s
         if self.model.c2c > 0:
             g += self.c2c * window * np.sqrt(np.abs(counts)) * rng.standard_normal(g.shape)
         if self.model.drift > 0:

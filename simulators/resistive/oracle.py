@@ -40,10 +40,14 @@ def loss(net: ResistiveNetwork, x: np.ndarray, y: np.ndarray, params: dict[str, 
 
 
 def gradient_fd(
-    net: ResistiveNetwork, x: np.ndarray, y: np.ndarray, step: float = 1e-6
+    net: ResistiveNetwork, x: np.ndarray, y: np.ndarray, step: float = 1e-6,
+    params: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """dL/dθ by central finite differences over every parameter entry (small networks only)."""
-    base = net.read_params()
+    """dL/dθ by central finite differences over every parameter entry (small networks only).
+
+    ``params``: the true parameters when ``read_params`` is a noisy measurement (the memristor crossbar).
+    """
+    base = net.read_params() if params is None else params
     grads: dict[str, np.ndarray] = {}
     for name, value in base.items():
         grad = np.zeros_like(value)

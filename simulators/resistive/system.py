@@ -133,6 +133,13 @@ class ResistiveNetwork(SimulatedSystem):
     def _local(self, reads: int) -> dict[str, np.ndarray]:
         return local_gradients(self._params, self._v_in, self._node_reads(self._layers, reads), self._workspace)
 
+    def _dissipated_power(self) -> float:
+        """Power (W) the conductances dissipate at the present state, summed over the batch: Σ g (V_i − V_j)²."""
+        local = local_gradients(self._params, self._v_in, self._layers)  # ½ mean over the batch of (ΔV)²
+        batch = self._batch()
+        return sum(2.0 * batch * float(np.sum(self._params[f"g{k}"] * local[f"g{k}"]))
+                   for k in range(1, self._topology.depth + 1))
+
     def _node_reads(self, layers: list[np.ndarray], reads: int) -> list[np.ndarray]:
         """The node voltages a local measurement sees of the free ``layers``: exact here (not copied: only read)."""
         return layers
