@@ -76,6 +76,13 @@ class SystemSettings(BaseModel):
         """The true-gradient function of a system this class built (simulators); ``None`` for hardware."""
         return None
 
+    def drives_hardware(self) -> bool:
+        """Whether the built system acts on real devices (``True`` unless a simulator says otherwise).
+
+        ``aeqprop check`` then runs only the conformance checks that never reprogram a device.
+        """
+        return True
+
     def settable_coupling(self) -> bool:
         """Whether the built system's ``set_coupling`` changes the coupling ε (homeostatic systems only).
 

@@ -8,10 +8,11 @@ import sys
 from aeqprop import __version__
 from aeqprop.system import AeqpropError
 
-from . import bench, plot, run, serve, sweep, validate
+from . import bench, check, plot, run, serve, sweep, systems, validate
 
 COMMANDS = {
     "run": run, "validate": validate, "plot": plot, "serve": serve, "bench": bench, "sweep": sweep,
+    "systems": systems, "check": check,
 }
 
 

@@ -42,6 +42,9 @@ class AsymmetricConfig(SystemSettings):
         """Weight layers: one per hidden layer, plus the output layer."""
         return len(self.hidden) + 1
 
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
+
     def feature_counts(self) -> tuple[int, int]:
         return self.inputs, self.outputs
 

@@ -57,6 +57,9 @@ class FloatingHopfieldConfig(SystemSettings):
         """The knobs' coupling eps is set by the controller (``set_coupling``)."""
         return True
 
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
+
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""
         return self.inputs, self.outputs

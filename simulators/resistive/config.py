@@ -53,6 +53,9 @@ class ResistiveConfig(SystemSettings):
         """Weight layers: one per hidden layer, plus the output layer."""
         return len(self.hidden) + 1
 
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
+
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""
         return self.inputs, self.outputs

@@ -38,6 +38,9 @@ class SmoothConfig(SystemSettings):
         """Weight layers: one per hidden layer, plus the output layer."""
         return len(self.hidden) + 1
 
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
+
     def feature_counts(self) -> tuple[int, int]:
         return self.inputs, self.outputs
 
