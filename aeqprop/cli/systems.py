@@ -97,13 +97,13 @@ def run(args: argparse.Namespace) -> int:
             r["batch"] = "any" if r["max_batch"] is None else r["max_batch"]
     width = max((len(r.get("caps", "")) for r in systems), default=0)
     print("system kinds ([system] kind = ...): capabilities; largest batch")
-    print("\n".join(_table(systems, "kind", "{caps:<%d}  batch {batch!s:<4}" % width)))
+    print("\n".join(_table(systems, "kind", f"{{caps:<{width}}}  batch {{batch!s:<4}}")))
     print("learning rules ([algorithm] kind = ...): capabilities needed")
     for r in rules:
         if "error" not in r:
             r["needs"] = ", ".join(r["requires"]) if isinstance(r["requires"], list) else r["requires"]
     needs = max((len(r.get("needs", "")) for r in rules), default=0)
-    print("\n".join(_table(rules, "kind", "{needs:<%d}" % needs)))
+    print("\n".join(_table(rules, "kind", f"{{needs:<{needs}}}")))
     print("data sets ([data] name = ...; or [data] path = a .npz file): features, classes")
     for r in data:
         r["size"] = f"{r.get('features', '?')}, {r.get('classes', '?')}"
