@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .data import DataConfig, Dataset, check_dataset, load_data
+from .data import DataConfig, DataError, Dataset, check_dataset, load_data
 from .optim import SGD
 from .protocol import Protocol, build, load_protocol, read_raw, to_dict, validate_raw
 from .registry import rule_settings, system_settings
@@ -148,6 +148,10 @@ class Experiment:
         elif overrides:
             raise ProtocolError("overrides apply to a protocol file, not to a validated Protocol")
         data = load_data(protocol.data)
+        inputs, outputs = protocol.system.feature_counts()
+        if (data.n_features, data.n_classes) != (inputs, outputs):  # a file that lied about its size
+            raise DataError(f"{protocol.data.label}: the loaded data have {data.n_features} features and "
+                            f"{data.n_classes} classes but the system has {inputs} inputs and {outputs} outputs")
         parts = build(protocol, system)
         run = protocol.run
         settings = TrainSettings(

@@ -15,19 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .data import DataConfig, DataError
 from .optim import SGD, layer_rates
 from .registry import RULES, SYSTEMS, RegistryError, entry, rule_settings, system_settings
 from .rules import LearningRule
-from .settings import ProtocolError, RuleSettings, SystemSettings
+from .settings import ProtocolError, Rate, RuleSettings, Section, SystemSettings
 from .system import CAPABILITIES, PhysicalSystem
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _dispatch(value: Any, group: str, default: str | None) -> Any:
@@ -55,27 +51,27 @@ def _known(group: str) -> list[str]:
     return names(group)
 
 
-class SGDConfig(_Strict):
+class SGDConfig(Section):
     """Stochastic gradient descent with per-layer rates and per-epoch decay."""
 
     kind: Literal["sgd"] = "sgd"
-    lr: float | list[float] = Field(description="Learning rate of the weights: one value or one per layer.")
-    lr_bias: float | list[float] | None = Field(default=None, description="Rates of the biases (default: lr).")
+    lr: Rate | list[Rate] = Field(description="Learning rate of the weights: one value or one per layer.")
+    lr_bias: Rate | list[Rate] | None = Field(default=None, description="Rates of the biases (default: lr).")
     decay: float = Field(default=1.0, gt=0, le=1, description="Multiply every rate by this after each epoch.")
 
 
-class RunConfig(_Strict):
+class RunConfig(Section):
     """Epochs, seed, batching and where results go."""
 
     epochs: int = Field(default=10, ge=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     batch_size: int = Field(default=4, ge=1)
     eval_batch_size: int = Field(default=1000, ge=1)
     checkpoint_every: int = Field(default=1, ge=1, description="Epochs between checkpoints.")
     out: str = Field(default="runs", description="Parent folder of run directories when --out is not given.")
 
 
-class Protocol(_Strict):
+class Protocol(Section):
     """A whole training protocol."""
 
     version: Literal[1] = 1
@@ -176,7 +172,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
-    return key.strip().split("."), value
+    except RecursionError:
+        raise ProtocolError(f"--set {key}: value nested too deeply") from None
+    path = key.strip().split(".")
+    if not all(path):
+        raise ProtocolError(f"--set {text!r}: empty key")
+    return path, value
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -199,11 +200,19 @@ def read_raw(path: str | Path) -> dict[str, Any]:
     """Read a TOML file, with a one-line error naming the file and the position."""
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProtocolError(f"{path}: no such protocol file") from None
+    except IsADirectoryError:
+        raise ProtocolError(f"{path}: is a directory, not a protocol file") from None
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise ProtocolError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ProtocolError(f"{path}: invalid TOML: nested too deeply") from None
 
 
 def validate_raw(raw: dict[str, Any], source: str) -> Protocol:
@@ -211,6 +220,8 @@ def validate_raw(raw: dict[str, Any], source: str) -> Protocol:
         return Protocol.model_validate(raw)
     except ValidationError as exc:
         raise ProtocolError(_format_errors(source, exc)) from None
+    except RecursionError:
+        raise ProtocolError(f"{source}: nested too deeply") from None
 
 
 def load_protocol(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Protocol:
@@ -239,12 +250,24 @@ def build(protocol: Protocol, system: PhysicalSystem | None = None) -> Component
     """
     system_seq, rule_seq, shuffle_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)
     if system is None:
-        system = protocol.system.build(np.random.default_rng(system_seq))
+        system = build_system(protocol.system, np.random.default_rng(system_seq))
     try:
         return _assemble(protocol, system, rule_seq, shuffle_seq)
     except BaseException:
         system.close()
         raise
+
+
+def build_system(settings: SystemSettings, rng: np.random.Generator) -> PhysicalSystem:
+    """``settings.build(rng)``, with a system too large for memory (or for numpy) as a one-line error."""
+    try:
+        return settings.build(rng)
+    except MemoryError as exc:
+        raise ProtocolError(f"system {settings.kind!r}: too large to build in memory ({exc})") from None
+    except ValueError as exc:
+        if "too big" not in str(exc) and "dimensions" not in str(exc):
+            raise
+        raise ProtocolError(f"system {settings.kind!r}: too large to build ({exc})") from None
 
 
 def _assemble(protocol: Protocol, system: PhysicalSystem, rule_seq: np.random.SeedSequence,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from aeqprop import __version__
@@ -38,3 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aeqprop: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a user error: one line (AEQPROP_TRACEBACK=1 shows the traceback)
+        if os.environ.get("AEQPROP_TRACEBACK"):
+            raise
+        print(f"aeqprop: internal error: {type(exc).__name__}: {exc} (AEQPROP_TRACEBACK=1 shows where)",
+              file=sys.stderr)
+        return 1
