@@ -161,3 +161,24 @@ def test_plugin_served_as_a_virtual_board(venv) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+DASK_SWEEP = """
+import sys
+import distributed
+from aeqprop.cli import main
+
+with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              protocol="tcp://", dashboard_address=None, silence_logs=40) as cluster:
+    sys.exit(main(["sweep", "chip.toml", "--grid", "run.seed=1,2", "--set", "run.epochs=1", "--out", "dask",
+                   "--cluster", cluster.scheduler_address]))
+"""
+
+
+def test_plugin_sweeps_on_dask_workers(venv) -> None:
+    """Dask worker processes find the plug-in's kind through the entry points themselves."""
+    pytest.importorskip("distributed")
+    done = _run([str(venv / "bin" / "python"), "-c", DASK_SWEEP], venv.parent / "work")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(venv.parent / "work" / "dask" / "summary.csv") as fh:
+        assert [r["status"] for r in csv.DictReader(fh)] == ["completed", "completed"]
