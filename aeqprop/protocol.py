@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from .data import DataConfig, DataError
 from .optim import SGD, layer_rates
-from .registry import RULES, SYSTEMS, RegistryError, entry, rule_settings, system_settings
+from .registry import RULES, SYSTEMS, RegistryError, rule_settings, system_settings
 from .rules import LearningRule
 from .settings import ProtocolError, Rate, RuleSettings, Section, SystemSettings
 from .system import CAPABILITIES, PhysicalSystem
@@ -35,13 +35,10 @@ def _dispatch(value: Any, group: str, default: str | None) -> Any:
         raise PydanticCustomError("kind", "missing; known: {known}", {"known": ", ".join(_known(group))})
     if not isinstance(kind, str):
         raise PydanticCustomError("kind", "must be a string, got {kind!r}", {"kind": kind})
-    try:
-        entry(group, kind)
+    try:  # unknown, registered twice, or a plug-in that breaks the contract: named at <section>.kind
+        cls = system_settings(kind) if group == SYSTEMS else rule_settings(kind)
     except RegistryError as exc:
-        if str(exc).startswith("unknown"):
-            raise PydanticCustomError("kind", "{reason}", {"reason": str(exc)}) from None
-        raise
-    cls = system_settings(kind) if group == SYSTEMS else rule_settings(kind)
+        raise PydanticCustomError("kind", "{reason}", {"reason": str(exc)}) from None
     return cls.model_validate({**value, "kind": kind})
 
 

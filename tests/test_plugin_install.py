@@ -182,3 +182,59 @@ def test_plugin_sweeps_on_dask_workers(venv) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     with open(venv.parent / "work" / "dask" / "summary.csv") as fh:
         assert [r["status"] for r in csv.DictReader(fh)] == ["completed", "completed"]
+
+
+BROKEN_PYPROJECT = """
+[build-system]
+requires = ["setuptools>=64"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "aeqprop-broken-chip"
+version = "0.0.1"
+
+[project.entry-points."aeqprop.systems"]
+broken-chip = "broken_chip:BrokenSettings"
+
+[tool.setuptools]
+py-modules = ["broken_chip"]
+"""
+
+BROKEN_MODULE = '''
+from typing import Literal
+
+from aeqprop import SystemSettings
+
+
+class BrokenSettings(SystemSettings):
+    """No description, no build: the registry must say so when the kind is used."""
+
+    kind: Literal["broken-chip"] = "broken-chip"
+
+    def capabilities(self):
+        return frozenset({"local", "program"})
+
+    def feature_counts(self):
+        return 4, 3
+'''
+
+
+def test_broken_plugin_is_named_with_its_reason(venv) -> None:
+    """A plug-in that breaks the settings contract fails with one line naming its entry point."""
+    package = venv.parent / "broken"
+    package.mkdir()
+    (package / "pyproject.toml").write_text(BROKEN_PYPROJECT)
+    (package / "broken_chip.py").write_text(BROKEN_MODULE)
+    done = _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+                 "--no-index", str(package)], venv.parent)
+    assert done.returncode == 0, done.stdout + done.stderr
+    work = venv.parent / "work"
+    (work / "broken.toml").write_text((work / "chip.toml").read_text().replace('"linear-chip"', '"broken-chip"'))
+    bad = _aeqprop(venv, "validate", "broken.toml")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+    assert bad.stderr.startswith("aeqprop: error: broken.toml: system.kind: entry point 'broken-chip'")
+    assert "entry point 'broken-chip' = 'broken_chip:BrokenSettings'" in bad.stderr
+    assert "does not implement build" in bad.stderr and "description" in bad.stderr
+    listed = _aeqprop(venv, "systems")
+    assert listed.returncode == 0 and "broken-chip" in listed.stdout and "BROKEN" in listed.stdout
+    assert "linear-chip" in listed.stdout  # one broken plug-in does not hide the others
