@@ -171,8 +171,10 @@ class PulseProgrammingConfig(Section):
 
     kind: Literal["pulses"] = "pulses"
     levels: int = Field(ge=1, le=2**20, description="Nominal pulses from g_min to g_max.")
-    a_pot: float = Field(default=math.inf, gt=0, allow_inf_nan=True, description="Nominal potentiation nonlinearity (inf = linear).")
-    a_dep: float = Field(default=math.inf, gt=0, allow_inf_nan=True, description="Nominal depression nonlinearity (inf = linear).")
+    a_pot: float = Field(default=math.inf, gt=0, allow_inf_nan=True,
+                         description="Nominal potentiation nonlinearity (inf = linear).")
+    a_dep: float = Field(default=math.inf, gt=0, allow_inf_nan=True,
+                         description="Nominal depression nonlinearity (inf = linear).")
     g_min: float | None = Field(default=None, ge=0, description="Nominal window low end (default: the system's "
                                 "bounds).")
     g_max: float | None = Field(default=None, gt=0, description="Nominal window high end (default: the system's "
