@@ -39,18 +39,33 @@ from .system import (
 
 __version__ = "0.1.0"
 
+# The public Python API (docs/python-api.md); imported after __version__, which run summaries record.
+from .api import Experiment, RunFailed, make_data, make_rule, make_system, run_protocol, train  # noqa: E402
+from .data import Dataset  # noqa: E402
+from .protocol import Protocol, load_protocol  # noqa: E402
+
 __all__ = [
     "AeqpropError",
     "CapabilityError",
+    "Dataset",
+    "Experiment",
     "InstrumentFault",
     "LimitViolation",
     "NotSettled",
     "ParamSpec",
     "PhysicalSystem",
+    "Protocol",
     "ProtocolError",
     "RelaxReport",
     "RuleSettings",
+    "RunFailed",
     "SystemSettings",
     "SystemSpec",
     "__version__",
+    "load_protocol",
+    "make_data",
+    "make_rule",
+    "make_system",
+    "run_protocol",
+    "train",
 ]

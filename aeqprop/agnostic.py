@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from .optim import SGD, layer_rates
 from .rules import LearningRule, StepReport
-from .settings import ProtocolError, RuleSettings
+from .settings import ProtocolError, Rate, Reads, RuleSettings, Section
 from .system import Arrays, CapabilityError, NotSettled, ParamSpec, PhysicalSystem
 
 Variant = Literal["optimistic", "pessimistic", "centered"]
@@ -290,10 +290,8 @@ class AgnosticEP:
             self._coupling_epoch = self.epoch
 
 
-class HomeostasisConfig(BaseModel):
+class HomeostasisConfig(Section):
     """The feedback loop that holds floating parameters at their set points (Aeqprop phase 2)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     tolerance: float = Field(default=1e-6, gt=0, description="Held when every parameter is this close to its set "
                              "point (parameter units).")
@@ -301,7 +299,7 @@ class HomeostasisConfig(BaseModel):
                                 "an error.")
     adaptive: bool = Field(default=True, description="Estimate each knob's gain from its measured response (else "
                            "unit gain).")
-    max_gain: float = Field(default=16.0, ge=1, description="Largest knob gain the adaptive loop may use.")
+    max_gain: float = Field(default=16.0, ge=1, le=1e6, description="Largest knob gain the adaptive loop may use.")
 
 
 class AeqpropConfig(RuleSettings):
@@ -312,11 +310,11 @@ class AeqpropConfig(RuleSettings):
     kind: Literal["aeqprop"] = "aeqprop"
     variant: Variant = Field(default="centered", description=f"One of {', '.join(VARIANTS)}.")
     beta: float = Field(default=0.5, gt=0, description="Nudge strength; the variant sets the two nudges' signs.")
-    eps: float | list[float] = Field(description="Coupling eps of the weights (the learning rate): one value or "
+    eps: Rate | list[Rate] = Field(description="Coupling eps of the weights (the learning rate): one value or "
                                      "one per layer.")
-    eps_bias: float | list[float] | None = Field(default=None, description="eps of the biases (default: eps).")
+    eps_bias: Rate | list[Rate] | None = Field(default=None, description="eps of the biases (default: eps).")
     decay: float = Field(default=1.0, gt=0, le=1, description="Multiply every eps by this after each epoch.")
-    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per output measurement.")
+    reads: Reads = Field(default=1, description="Repeated reads averaged per output measurement.")
     homeostasis: HomeostasisConfig = Field(default_factory=HomeostasisConfig)
 
     @model_validator(mode="after")

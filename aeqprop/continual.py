@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from .estimators import free_outputs
 from .optim import SGD
 from .rules import LearningRule, StepReport
-from .settings import ProtocolError, RuleSettings
+from .settings import ProtocolError, Reads, RuleSettings
 from .system import PhysicalSystem, RelaxReport
 
 
@@ -95,7 +95,7 @@ class CEPConfig(RuleSettings):
     steps: int = Field(default=10, ge=1, description="Nudged relaxation steps per batch, one update after each.")
     sweeps_per_step: int = Field(default=1, ge=1, description="Solver sweeps (settle reads) per step.")
     random_sign: bool = Field(default=False, description="Draw the sign of beta per batch.")
-    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per measurement.")
+    reads: Reads = Field(default=1, description="Repeated reads averaged per measurement.")
 
     @model_validator(mode="after")
     def _nonzero(self) -> CEPConfig:

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from .settings import Section
 from .system import AeqpropError
 
 #: (features, classes) of each built-in data set: lets ``validate`` check sizes without loading anything.
@@ -169,6 +170,9 @@ def load_idx_dataset(name: str, root: str | Path, classes: int | None = None) ->
         if images.ndim < 2 or labels.ndim != 1:
             raise DataError(f"{folder}: {split} images must have at least 2 dimensions and labels 1, got "
                             f"{images.shape} and {labels.shape}")
+        if images.shape[0] == 0:
+            raise DataError(f"{folder}: x_{split} must be (samples, features) with neither zero, got "
+                            f"{images.shape}")
     flat = {k: v.reshape(v.shape[0], -1).astype(np.float64) / 255.0 for k, v in arrays.items() if k.startswith("x")}
     n_classes = classes if classes is not None else SHAPES.get(name, (0, 10))[1]
     return check_dataset(Dataset(name, flat["x_train"], arrays["y_train"], flat["x_test"], arrays["y_test"],
@@ -208,17 +212,15 @@ def check_dataset(data: Dataset, where: str) -> Dataset:
                    data.x_test.astype(np.float64, copy=False), labels["test"], data.n_classes)
 
 
-class DataConfig(BaseModel):
+class DataConfig(Section):
     """``[data]``: which data set (a registered name or a user ``.npz`` file) and how targets are encoded."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, description="A registered data set (aeqprop datasets); default digits.")
     path: str | None = Field(default=None, description="A user .npz file with x_train, y_train, x_test, y_test "
                              "(instead of name); relative paths are read from the working directory.")
     root: str | None = Field(default=None, description="Folder holding <name>/ (default: $AEQPROP_DATA).")
     test_fraction: float = Field(default=0.2, gt=0, lt=1, description="digits and iris: held-out fraction.")
-    split_seed: int = Field(default=0, description="digits and iris: seed of the stratified split.")
+    split_seed: int = Field(default=0, ge=0, le=2**32 - 1, description="digits and iris: seed of the stratified split.")
     train_limit: int | None = Field(default=None, gt=0, description="Use only the first N training samples.")
     test_limit: int | None = Field(default=None, gt=0, description="Use only the first N test samples.")
     target_low: float = 0.0
@@ -242,6 +244,8 @@ class DataConfig(BaseModel):
             raise ValueError("give data.name or data.path, not both")
         if self.name is None and self.path is None:
             self.name = "digits"
+        if self.target_low >= self.target_high:
+            raise ValueError(f"target_low ({self.target_low}) must be below target_high ({self.target_high})")
         return self
 
     @property
@@ -321,7 +325,12 @@ class IdxSource(DataSource):
         return SHAPES[self.folder]
 
     def load(self, config: DataConfig) -> Dataset:
-        return load_idx_dataset(self.folder, data_root(config.root))
+        data = load_idx_dataset(self.folder, data_root(config.root))
+        features = SHAPES[self.folder][0]
+        if data.n_features != features:
+            raise DataError(f"{data_root(config.root) / self.folder}: images have {data.n_features} pixels, "
+                            f"{self.folder} has {features}")
+        return data
 
 
 class Mnist(IdxSource):
@@ -370,7 +379,10 @@ class NpzSource(DataSource):
                 version = np.lib.format.read_magic(fh)
                 read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                                else np.lib.format.read_array_header_2_0)
-                shape = read_header(fh)[0]
+                shape, _, dtype = read_header(fh)
+                if key.startswith("x") and (len(shape) < 2 or dtype.kind not in "fiub"):
+                    raise DataError(f"{self.path}: {key} must be a numeric array of shape (samples, features...), "
+                                    f"got dtype {dtype} shape {shape}")
                 if header_only:
                     return shape
                 fh.seek(0)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .devicemodel import DeviceFile, FloatArray, load_device_file, pulses_between, step_response
-from .settings import ProtocolError
+from .settings import ProtocolError, Section
 from .system import ParamSpec, PhysicalSystem, PulsedSystem
 
 Rounding = Literal["nearest", "stochastic"]
@@ -182,20 +182,22 @@ __all__ = [
 ]
 
 
-class PulseProgrammingConfig(BaseModel):
+class PulseProgrammingConfig(Section):
     """``[algorithm.programming]``: program conductances by pulses counted from a nominal device model."""
 
-    model_config = ConfigDict(extra="forbid")
-
     kind: Literal["pulses"] = "pulses"
-    levels: int | None = Field(default=None, ge=1, description="Nominal pulses from g_min to g_max.")
-    a_pot: float = Field(default=math.inf, gt=0, description="Nominal potentiation nonlinearity (inf = linear).")
-    a_dep: float = Field(default=math.inf, gt=0, description="Nominal depression nonlinearity (inf = linear).")
-    g_min: float | None = Field(default=None, ge=0, description="Nominal window low end (default: the system's bounds).")
-    g_max: float | None = Field(default=None, gt=0, description="Nominal window high end (default: the system's bounds).")
+    levels: int | None = Field(default=None, ge=1, le=2**20, description="Nominal pulses from g_min to g_max.")
+    a_pot: float = Field(default=math.inf, gt=0, allow_inf_nan=True,
+                         description="Nominal potentiation nonlinearity (inf = linear).")
+    a_dep: float = Field(default=math.inf, gt=0, allow_inf_nan=True,
+                         description="Nominal depression nonlinearity (inf = linear).")
+    g_min: float | None = Field(default=None, ge=0, description="Nominal window low end (default: the system's "
+                                "bounds).")
+    g_max: float | None = Field(default=None, gt=0, description="Nominal window high end (default: the system's "
+                                "bounds).")
     rounding: Literal["nearest", "stochastic"] = Field(default="stochastic", description="Rounding of pulse counts.")
     write_verify: bool = Field(default=False, description="Read back and correct after each programming.")
-    verify_iterations: int = Field(default=3, ge=1, description="Most correction rounds per programming.")
+    verify_iterations: int = Field(default=3, ge=1, le=2**10, description="Most correction rounds per programming.")
     verify_tolerance: float = Field(default=1.0, gt=0, description="Correct only misses larger than this (pulses).")
     device_file: str | None = Field(
         default=None, description="Measured device file (aeqprop characterise): per-device model where measured, "

@@ -15,19 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .data import DataConfig, DataError
 from .optim import SGD, layer_rates
-from .registry import RULES, SYSTEMS, RegistryError, entry, rule_settings, system_settings
+from .registry import RULES, SYSTEMS, RegistryError, rule_settings, system_settings
 from .rules import LearningRule
-from .settings import ProtocolError, RuleSettings, SystemSettings
+from .settings import ProtocolError, Rate, RuleSettings, Section, SystemSettings
 from .system import CAPABILITIES, PhysicalSystem
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def _dispatch(value: Any, group: str, default: str | None) -> Any:
@@ -39,13 +35,10 @@ def _dispatch(value: Any, group: str, default: str | None) -> Any:
         raise PydanticCustomError("kind", "missing; known: {known}", {"known": ", ".join(_known(group))})
     if not isinstance(kind, str):
         raise PydanticCustomError("kind", "must be a string, got {kind!r}", {"kind": kind})
-    try:
-        entry(group, kind)
+    try:  # unknown, registered twice, or a plug-in that breaks the contract: named at <section>.kind
+        cls = system_settings(kind) if group == SYSTEMS else rule_settings(kind)
     except RegistryError as exc:
-        if str(exc).startswith("unknown"):
-            raise PydanticCustomError("kind", "{reason}", {"reason": str(exc)}) from None
-        raise
-    cls = system_settings(kind) if group == SYSTEMS else rule_settings(kind)
+        raise PydanticCustomError("kind", "{reason}", {"reason": str(exc)}) from None
     return cls.model_validate({**value, "kind": kind})
 
 
@@ -55,20 +48,20 @@ def _known(group: str) -> list[str]:
     return names(group)
 
 
-class SGDConfig(_Strict):
+class SGDConfig(Section):
     """Stochastic gradient descent with per-layer rates and per-epoch decay."""
 
     kind: Literal["sgd"] = "sgd"
-    lr: float | list[float] = Field(description="Learning rate of the weights: one value or one per layer.")
-    lr_bias: float | list[float] | None = Field(default=None, description="Rates of the biases (default: lr).")
+    lr: Rate | list[Rate] = Field(description="Learning rate of the weights: one value or one per layer.")
+    lr_bias: Rate | list[Rate] | None = Field(default=None, description="Rates of the biases (default: lr).")
     decay: float = Field(default=1.0, gt=0, le=1, description="Multiply every rate by this after each epoch.")
 
 
-class RunConfig(_Strict):
+class RunConfig(Section):
     """Epochs, seed, batching and where results go."""
 
     epochs: int = Field(default=10, ge=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     batch_size: int = Field(default=4, ge=1)
     eval_batch_size: int = Field(default=1000, ge=1)
     checkpoint_every: int = Field(default=1, ge=1, description="Epochs between checkpoints.")
@@ -91,7 +84,7 @@ class RunConfig(_Strict):
         return self
 
 
-class Protocol(_Strict):
+class Protocol(Section):
     """A whole training protocol."""
 
     version: Literal[1] = 1
@@ -192,7 +185,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
-    return key.strip().split("."), value
+    except RecursionError:
+        raise ProtocolError(f"--set {key}: value nested too deeply") from None
+    path = key.strip().split(".")
+    if not all(path):
+        raise ProtocolError(f"--set {text!r}: empty key")
+    return path, value
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -215,11 +213,19 @@ def read_raw(path: str | Path) -> dict[str, Any]:
     """Read a TOML file, with a one-line error naming the file and the position."""
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ProtocolError(f"{path}: no such protocol file") from None
+    except IsADirectoryError:
+        raise ProtocolError(f"{path}: is a directory, not a protocol file") from None
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise ProtocolError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProtocolError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ProtocolError(f"{path}: invalid TOML: nested too deeply") from None
 
 
 def validate_raw(raw: dict[str, Any], source: str) -> Protocol:
@@ -227,6 +233,8 @@ def validate_raw(raw: dict[str, Any], source: str) -> Protocol:
         return Protocol.model_validate(raw)
     except ValidationError as exc:
         raise ProtocolError(_format_errors(source, exc)) from None
+    except RecursionError:
+        raise ProtocolError(f"{source}: nested too deeply") from None
 
 
 def load_protocol(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Protocol:
@@ -255,12 +263,24 @@ def build(protocol: Protocol, system: PhysicalSystem | None = None) -> Component
     """
     system_seq, rule_seq, shuffle_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)
     if system is None:
-        system = protocol.system.build(np.random.default_rng(system_seq))
+        system = build_system(protocol.system, np.random.default_rng(system_seq))
     try:
         return _assemble(protocol, system, rule_seq, shuffle_seq)
     except BaseException:
         system.close()
         raise
+
+
+def build_system(settings: SystemSettings, rng: np.random.Generator) -> PhysicalSystem:
+    """``settings.build(rng)``, with a system too large for memory (or for numpy) as a one-line error."""
+    try:
+        return settings.build(rng)
+    except MemoryError as exc:
+        raise ProtocolError(f"system {settings.kind!r}: too large to build in memory ({exc})") from None
+    except ValueError as exc:
+        if "too big" not in str(exc) and "dimensions" not in str(exc):
+            raise
+        raise ProtocolError(f"system {settings.kind!r}: too large to build ({exc})") from None
 
 
 def _assemble(protocol: Protocol, system: PhysicalSystem, rule_seq: np.random.SeedSequence,
@@ -278,22 +298,29 @@ def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "
 
     The system is drawn exactly as :func:`build` draws it (same spawned seed), so a rig protocol with the same
     ``run.seed`` trains the same network. ``transport`` is "tcp" (a socket on ``host:port``) or "pty" (a
-    serial board on a pseudo-terminal). Returns the server (not yet started) with ``.instrument`` and
-    ``.resource``.
+    serial board on a pseudo-terminal). Any simulated kind offering ``local`` and ``program`` can be served,
+    plug-ins included; the board reports the resistive network's ``input_gain`` as its input gain (others: 1 V
+    per unit). Returns the server (not yet started) with ``.instrument`` and ``.resource``.
     """
     from aeqprop.simulators.resistive import ResistiveConfig
     from aeqprop.simulators.virtual import CrossbarBoard, FaultPlan, PtyServer, TcpServer
 
-    if not isinstance(protocol.system, ResistiveConfig):
-        raise ProtocolError(f"serve: the protocol's system is a {protocol.system.kind}; "
+    settings = protocol.system
+    if settings.drives_hardware():
+        raise ProtocolError(f"serve: the protocol's system is a {settings.kind} (real devices); "
                             "serve a simulated system instead")
+    missing = {"local", "program"} - set(settings.capabilities())
+    if missing:
+        raise ProtocolError(f"serve: system {settings.kind!r} lacks {sorted(missing)}, which the crossbar "
+                            "dialect needs")
     try:
         plan = FaultPlan.parse(faults)
     except ValueError as exc:
         raise ProtocolError(f"--fault: {exc}") from None
     system_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)[0]
     system = protocol.system.build(np.random.default_rng(system_seq))
-    board = CrossbarBoard(system, input_gain_v=protocol.system.input_gain, faults=plan)
+    gain = settings.input_gain if isinstance(settings, ResistiveConfig) else 1.0
+    board = CrossbarBoard(system, input_gain_v=gain, faults=plan)
     if transport == "tcp":
         try:
             return TcpServer(board, host, port)

@@ -141,6 +141,8 @@ def _devices_section(view: RunView, margin: float) -> str:
 def _reproduce(view: RunView) -> str:
     version = view.summary.get("versions", {}).get("aeqprop", __version__)
     path = view.path / "protocol.toml"
+    if not path.is_file():  # started from Python (aeqprop.train): run.toml records the settings, not a protocol
+        return f"# started from Python: run the same script again (its settings are in {view.path / 'run.toml'})"
     return (f"pip install 'aeqprop=={version}'\n"
             f"aeqprop run {shlex.quote(str(path))} --out {shlex.quote(view.name + '-again')}\n"
             f"# or save the resolved protocol shown above as protocol.toml and: aeqprop run protocol.toml")

@@ -18,7 +18,7 @@ from .estimators import NEEDS, EstimatorName, estimate_gradient, free_outputs
 from .homeostasis import JacobianHomeostasis
 from .optim import SGD
 from .programming import PulseProgrammer, PulseProgrammingConfig
-from .settings import ProtocolError, RuleSettings
+from .settings import ProtocolError, Reads, RuleSettings
 from .system import PhysicalSystem
 
 
@@ -175,15 +175,15 @@ class EPConfig(RuleSettings):
         default="centered", description="one-sided, random-sign, centered, stencil (O(β⁴)) or cauchy (complex)."
     )
     beta: float = Field(default=1.0, description="Nudge strength (nonzero; its sign matters for one-sided).")
-    reads: int = Field(default=1, ge=1, description="Repeated reads averaged per measurement (start value if "
+    reads: Reads = Field(default=1, description="Repeated reads averaged per measurement (start value if "
                        "adaptive).")
     adaptive_reads: bool = Field(default=False, description="Double/halve reads to keep the estimate's SNR >= min_snr.")
     min_snr: float = Field(default=2.0, gt=0, description="Adaptive reads: SNR below which reads double.")
-    max_reads: int = Field(default=64, ge=2, description="Adaptive reads: upper bound on reads.")
+    max_reads: Reads = Field(default=64, ge=2, description="Adaptive reads: upper bound on reads.")
     programming: PulseProgrammingConfig | None = Field(
         default=None, description="Program conductances by counted pulses (needs capability 'pulse')."
     )
-    points: int = Field(default=4, ge=2, description="cauchy only: complex nudges on the circle |β|.")
+    points: int = Field(default=4, ge=2, le=1024, description="cauchy only: complex nudges on the circle |β|.")
     homeostasis: float = Field(
         default=0.0, ge=0,
         description="Weight λ of Jacobian homeostasis (λ/2 ‖J − Jᵀ‖², measured by state kicks; needs 'perturb').",
@@ -191,10 +191,10 @@ class EPConfig(RuleSettings):
     homeostasis_params: list[str] | None = Field(
         default=None, description="Parameter groups the homeostasis term trims (default: every weight group).",
     )
-    homeostasis_probes: int = Field(default=2, ge=1, description="Parameter directions probed per step.")
+    homeostasis_probes: int = Field(default=2, ge=1, le=2**16, description="Parameter directions probed per step.")
     homeostasis_step: float = Field(default=1e-3, gt=0, description="Size of the parameter probe.")
     homeostasis_kick: float = Field(default=1e-4, gt=0, description="Size of the state kicks.")
-    homeostasis_kicks: int = Field(default=32, ge=1, description="Kick pairs per penalty measurement.")
+    homeostasis_kicks: int = Field(default=32, ge=1, le=2**16, description="Kick pairs per penalty measurement.")
 
     @model_validator(mode="after")
     def _nonzero(self) -> EPConfig:

@@ -3,6 +3,7 @@
 Layout::
 
     protocol.toml     the fully resolved protocol (re-runnable as is)
+    run.toml          instead of protocol.toml for a run started in Python: the training settings
     metrics.jsonl     one JSON line per epoch, flushed and fsynced as it is written
     checkpoint.npz    system snapshot + rule/trainer state, replaced atomically
     summary.json      final (or last known) figures
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import tomli_w
 from .system import AeqpropError
 
 PROTOCOL = "protocol.toml"
+RUN_RECORD = "run.toml"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.npz"
 SUMMARY = "summary.json"
@@ -73,21 +76,33 @@ class RunDirectory:
         self.path = path
 
     @classmethod
-    def create(cls, path: str | Path, protocol: dict[str, Any]) -> RunDirectory:
+    def create(cls, path: str | Path, protocol: dict[str, Any] | None,
+               record: dict[str, Any] | None = None) -> RunDirectory:
+        """A new run: ``protocol`` (resolved) goes to protocol.toml; a run without one (Python) writes
+        ``record`` to run.toml instead."""
         path = Path(path)
-        if path.exists() and any(path.iterdir()):
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise RunDirError(f"{path}: run directory exists and is not empty (use --resume {path} to continue it)")
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"{path}: cannot create the run directory: {exc}") from None
         run = cls(path)
-        _atomic_write(path / PROTOCOL, lambda fh: fh.write(tomli_w.dumps(protocol).encode()))
+        name, content = (PROTOCOL, protocol) if protocol is not None else (RUN_RECORD, record or {})
+        _atomic_write(path / name, lambda fh: fh.write(tomli_w.dumps(content).encode()))
         return run
 
     @classmethod
     def open(cls, path: str | Path) -> RunDirectory:
         path = Path(path)
-        if not (path / PROTOCOL).is_file():
-            raise RunDirError(f"{path}: not a run directory (no {PROTOCOL})")
+        if not (path / PROTOCOL).is_file() and not (path / RUN_RECORD).is_file():
+            raise RunDirError(f"{path}: not a run directory (no {PROTOCOL} or {RUN_RECORD})")
         return cls(path)
+
+    def read_record(self) -> dict[str, Any]:
+        """The settings a Python-started run recorded (empty for a protocol run)."""
+        file = self.path / RUN_RECORD
+        return tomllib.loads(file.read_text()) if file.is_file() else {}
 
     @property
     def protocol_path(self) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .rundir import CHECKPOINT, PROTOCOL, SUMMARY, RunDirectory, RunDirError
+from .rundir import CHECKPOINT, PROTOCOL, RUN_RECORD, SUMMARY, RunDirectory, RunDirError
 from .system import SystemSpec
 
 PARAMS = "params.json"
@@ -112,7 +112,7 @@ def expand(paths: list[str]) -> list[Path]:
     for text in paths:
         path = Path(text)
         if (path / "sweep.json").is_file() and not (path / PROTOCOL).is_file():
-            out += sorted(p for p in path.iterdir() if (p / PROTOCOL).is_file())
+            out += sorted(p for p in path.iterdir() if (p / PROTOCOL).is_file() or (p / RUN_RECORD).is_file())
         else:
             out.append(path)
     return out
@@ -121,11 +121,12 @@ def expand(paths: list[str]) -> list[Path]:
 def open_run(path: str | Path) -> RunView:
     """Read one run directory; a one-line :class:`RunDirError` if it is not one."""
     run = RunDirectory.open(path)
-    text = (run.path / PROTOCOL).read_text()
+    file = run.path / PROTOCOL if (run.path / PROTOCOL).is_file() else run.path / RUN_RECORD  # RUN_RECORD: Python
+    text = file.read_text()
     try:
         protocol = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RunDirError(f"{run.path / PROTOCOL}: invalid TOML: {exc}") from None
+        raise RunDirError(f"{file}: invalid TOML: {exc}") from None
     records = run.read_metrics()
     summary = json.loads((run.path / SUMMARY).read_text()) if (run.path / SUMMARY).is_file() else _so_far(records)
     devices, epoch, description = load_devices(run.path)

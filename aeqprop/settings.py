@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .system import AeqpropError, PhysicalSystem
 
@@ -30,7 +30,59 @@ class ProtocolError(AeqpropError):
 Oracle = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
 
 
-class SystemSettings(BaseModel):
+#: Largest integer a protocol may hold anywhere (numpy's int64): larger ones are refused, never wrapped.
+MAX_INT = 2**63 - 1
+#: Largest layer (units, features, classes) a built-in system accepts.
+MAX_UNITS = 2**20
+#: Longest wait or timeout a protocol may ask for (one day).
+MAX_SECONDS = 86_400.0
+
+#: Shared number types of protocol fields: finite (every float is, see :class:`Section`) and in range.
+Units = Annotated[int, Field(gt=0, le=MAX_UNITS)]
+Rate = Annotated[float, Field(gt=0)]
+Reads = Annotated[int, Field(ge=1, le=2**16)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
+Timeout = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
+
+
+def _oversized(value: Any, where: str) -> str | None:
+    """The path of the first integer beyond int64 inside ``value`` (lists and tables included), if any."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        return where
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _oversized(item, f"{where}{key}" if str(key).startswith("[") else f"{where}.{key}" if where
+                           else str(key))
+        if found:
+            return found
+    return None
+
+
+class Section(BaseModel):
+    """Base of every protocol section and of its nested tables: the input rules written once.
+
+    Unknown fields are refused; numbers are strict (``true`` is not 1, ``"3"`` is not 3; an integer is still
+    a valid float); floats must be finite (no ``nan``/``inf`` unless a field says ``allow_inf_nan=True``);
+    integers must fit in int64. A field's own bounds come from the shared types above or ``Field(...)``.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _int64(cls, data: Any) -> Any:
+        where = _oversized(data, "") if isinstance(data, dict) else None
+        if where:
+            raise ValueError(f"{where}: integer out of range (more than 2**63 - 1)")
+        return data
+
+
+class SystemSettings(Section):
     """Base class of every ``[system]`` section: subclass it, set ``kind: Literal["name"] = "name"``.
 
     Must provide: ``kind`` (equal to the entry-point name), a one-line class attribute ``description``,
@@ -38,8 +90,6 @@ class SystemSettings(BaseModel):
     say "no limit", "unknown", "no check", "no oracle" and "fixed coupling". Unknown fields are refused
     (``extra="forbid"``), so a misspelt setting is an error, never silently ignored.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: str
     #: One line shown by ``aeqprop systems``.
@@ -76,6 +126,13 @@ class SystemSettings(BaseModel):
         """The true-gradient function of a system this class built (simulators); ``None`` for hardware."""
         return None
 
+    def drives_hardware(self) -> bool:
+        """Whether the built system acts on real devices (``True`` unless a simulator says otherwise).
+
+        ``aeqprop check`` then runs only the conformance checks that never reprogram a device.
+        """
+        return True
+
     def settable_coupling(self) -> bool:
         """Whether the built system's ``set_coupling`` changes the coupling ε (homeostatic systems only).
 
@@ -85,15 +142,13 @@ class SystemSettings(BaseModel):
         return False
 
 
-class RuleSettings(BaseModel):
+class RuleSettings(Section):
     """Base class of every ``[algorithm]`` section: subclass it, set ``kind: Literal["name"] = "name"``.
 
     Must provide: ``kind`` (equal to the entry-point name), a one-line ``description``, :meth:`requires` and
     :meth:`build`. The others have defaults: an ``[optimizer]`` section is required, per-layer settings are
     not checked, the coupling is left alone.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: str
     description: ClassVar[str] = ""
@@ -147,4 +202,19 @@ def settings_problems(cls: Any, base: type[BaseModel], name: str) -> list[str]:
     return problems
 
 
-__all__ = ["Oracle", "ProtocolError", "RuleSettings", "SystemSettings", "settings_problems"]
+__all__ = [
+    "MAX_INT",
+    "MAX_SECONDS",
+    "MAX_UNITS",
+    "Oracle",
+    "ProtocolError",
+    "Rate",
+    "Reads",
+    "RuleSettings",
+    "Seconds",
+    "Section",
+    "SystemSettings",
+    "Timeout",
+    "Units",
+    "settings_problems",
+]

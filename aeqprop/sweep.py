@@ -125,56 +125,28 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
 
     Module level and dependent only on its arguments, so that process pools and Dask workers can run it.
     """
-    from .cli.run import versions
-    from .data import load_data
-    from .protocol import build, to_dict
-    from .runview import write_param_specs
-    from .tracking import watch
-    from .trainer import Trainer, TrainSettings
+    from .api import Experiment, RunFailed, versions
 
     path = Path(out)
     if is_finished(path):
         return {**(read_summary(path) or {}), "status": "skipped"}
-    run_dir = None
-    trainer = None
+    summary: dict[str, Any] = {}
     try:
         protocol = validate_raw(apply_overrides(raw, overrides), f"{source} [{path.name}]")
         resume = (path / "checkpoint.npz").is_file()
         if path.exists() and not resume:
             shutil.rmtree(path)
-        run_dir = RunDirectory.open(path) if resume else RunDirectory.create(path, to_dict(protocol))
-        data = load_data(protocol.data)
-        parts = build(protocol)
-        if not resume:
-            write_param_specs(path, parts.system.spec)  # device views in plots and reports
-        settings = TrainSettings(
-            epochs=protocol.run.epochs, batch_size=protocol.run.batch_size,
-            eval_batch_size=protocol.run.eval_batch_size, checkpoint_every=protocol.run.checkpoint_every,
-            target_low=protocol.data.target_low, target_high=protocol.data.target_high, seed=protocol.run.seed,
-            progress=False, log=None,
-        )
-        trainer = Trainer(parts.system, parts.rule, data, settings, parts.shuffle_rng, run_dir)
-        if resume:
-            trainer.resume()
-        try:
-            tracker = watch(trainer, path, protocol, resume)  # live loggers the protocol's [run] asks for
-            status = "failed"
-            try:
-                summary = trainer.fit()
-                status = "completed"
-            finally:
-                tracker.close(status)
-        finally:
-            parts.system.close()
-        summary.update(status="completed", error=None)
+        with Experiment.from_protocol(protocol, progress=False, log=None) as experiment:
+            experiment.source = source
+            summary = experiment.fit(path, resume=resume)
     except Exception as exc:  # a failed point is reported, never lost among the others
-        summary = trainer.summary() if trainer is not None else {}
-        summary.update(status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        written = read_summary(path) if path.is_dir() else None  # fit() wrote the figures it reached
+        cause = exc.__cause__
+        exc = cause if isinstance(exc, RunFailed) and isinstance(cause, Exception) else exc
+        summary = {**(written or {}), "status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
     summary.update(overrides=list(overrides), versions=versions(), protocol=source)
-    if run_dir is None:
-        path.mkdir(parents=True, exist_ok=True)
-        run_dir = RunDirectory(path)
-    run_dir.write_summary(summary)
+    path.mkdir(parents=True, exist_ok=True)
+    RunDirectory(path).write_summary(summary)
     return summary
 
 

@@ -23,8 +23,9 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from aeqprop.settings import Section
 from aeqprop.system import InstrumentFault, LimitViolation
 
 from .transport import Transport, TransportError
@@ -95,7 +96,7 @@ def parse_floats(text: str, count: int | None, who: str, command: str) -> np.nda
     return values
 
 
-class Limits(BaseModel):
+class Limits(Section):
     """Safety limits of one rig, declared once (protocol ``[system.limits]``) and checked before sending.
 
     Validators raise :class:`LimitViolation` naming the owner, the value and the limit; nothing is clamped.

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
-from aeqprop.settings import SystemSettings
+from aeqprop.settings import Seconds, SystemSettings, Timeout, Units
 from aeqprop.system import (
     CapabilityError,
     InstrumentFault,
@@ -45,13 +45,13 @@ class RigConfig(SystemSettings):
     description: ClassVar[str] = "a crossbar front-end board over VISA (TCP) or a serial port, with safety limits"
 
     kind: Literal["rig"] = "rig"
-    inputs: int = Field(gt=0, description="Inputs the controller drives (data features).")
-    outputs: int = Field(gt=0, description="Outputs the controller reads (classes).")
+    inputs: Units = Field(description="Inputs the controller drives (data features).")
+    outputs: Units = Field(description="Outputs the controller reads (classes).")
     resource: str = Field(description="VISA resource (e.g. TCPIP0::127.0.0.1::5025::SOCKET) or serial port path.")
     transport: Literal["visa", "serial"] = Field(default="visa", description="visa (pyvisa) or serial (pyserial).")
     visa_backend: str = Field(default="@py", description="pyvisa backend; @py is pyvisa-py.")
-    baudrate: int = Field(default=115200, gt=0, description="Serial only.")
-    timeout_s: float = Field(default=5.0, gt=0, description="Bound on every read and write.")
+    baudrate: int = Field(default=115200, gt=0, le=2**32, description="Serial only.")
+    timeout_s: Timeout = Field(default=5.0, description="Bound on every read and write.")
     data_format: Literal["hex", "ascii"] = Field(
         default="hex", description="Lists as exact hex float64 (fast) or decimal text (readable in logs)."
     )
@@ -59,10 +59,10 @@ class RigConfig(SystemSettings):
     input_range: float = Field(default=1.0, gt=0, description="Largest |input| the data presents (digits: 1).")
     input_channels: list[int] | None = Field(default=None, description="Board input channel of each input (default 0..inputs-1).")
     output_channels: list[int] | None = Field(default=None, description="Board output channel of each output.")
-    settle_time_s: float = Field(default=0.0, ge=0, description="Wait before the first settle-status read.")
-    settle_timeout_s: float = Field(default=10.0, gt=0, description="NotSettled after this long.")
-    settle_poll_s: float = Field(default=1e-3, gt=0, description="Interval between settle-status reads.")
-    verify_reads: int = Field(default=0, ge=0, description="Extra output reads that must agree before settled.")
+    settle_time_s: Seconds = Field(default=0.0, description="Wait before the first settle-status read.")
+    settle_timeout_s: Timeout = Field(default=10.0, description="NotSettled after this long.")
+    settle_poll_s: Timeout = Field(default=1e-3, description="Interval between settle-status reads.")
+    verify_reads: int = Field(default=0, ge=0, le=2**16, description="Extra output reads that must agree before settled.")
     verify_tol_v: float = Field(default=1e-6, gt=0, description="Agreement required of those reads (V).")
     prefetch: bool = Field(
         default=True,
@@ -70,7 +70,7 @@ class RigConfig(SystemSettings):
         "per centered-EP sample instead of 7.",
     )
     pulse_amplitude_v: float = Field(description="Programming pulse amplitude the board uses (V).")
-    pulse_width_s: float = Field(description="Programming pulse width (s).")
+    pulse_width_s: Timeout = Field(description="Programming pulse width (s).")
     limits: Limits = Field(description="Safety limits: checked here, at validation, and before every command.")
 
     @model_validator(mode="after")

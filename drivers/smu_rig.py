@@ -20,7 +20,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aeqprop.settings import SystemSettings
+from aeqprop.settings import Seconds, Section, SystemSettings, Timeout, Units
 from aeqprop.system import (
     CapabilityError,
     InstrumentFault,
@@ -48,15 +48,15 @@ SMU_MODELS: dict[str, type[SourceMeter]] = {"keithley2450": Keithley2450}
 OVERFLOW_V = 9.9e37
 
 
-class MatrixWiring(BaseModel):
+class MatrixWiring(Section):
     """Which 707B rows reach which instrument and which slot holds each network layer (README, "SMU rig")."""
 
     model_config = ConfigDict(extra="forbid")
 
     layer_slots: list[int] | None = Field(default=None, description="Slot of each layer (input lines, hidden..., "
                                           "outputs); node i is on column i+1. Default 1, 2, 3, ...")
-    meter_rows: tuple[str, str] = Field(default=("A", "B"), description="Rows of the voltmeter's HI and LO.")
-    pulser_rows: tuple[str, str] = Field(default=("C", "D"), description="Rows of the pulse SMU's HI and LO.")
+    meter_rows: tuple[str, str] = Field(default=("A", "B"), strict=False, description="Rows of the voltmeter's HI and LO.")
+    pulser_rows: tuple[str, str] = Field(default=("C", "D"), strict=False, description="Rows of the pulse SMU's HI and LO.")
     nudge_rows: list[str] = Field(default=["E", "F", "G", "H"], description="Row of nudge source k (output k).")
     common_column: int = Field(default=12, ge=1, le=12, description="Column wired to circuit common on every slot.")
 
@@ -68,9 +68,9 @@ class SmuRigConfig(SystemSettings):
     description: ClassVar[str] = "source-measure units and a Keithley 707B switch matrix around a crossbar"
 
     kind: Literal["smu-rig"] = "smu-rig"
-    inputs: int = Field(gt=0, description="Data features; each needs two source SMUs (+x and -x lines).")
-    hidden: list[int] = Field(description="Hidden layer sizes of the crossbar (nodes per layer).")
-    outputs: int = Field(gt=0, description="Output nodes (classes); one nudge SMU each.")
+    inputs: Units = Field(description="Data features; each needs two source SMUs (+x and -x lines).")
+    hidden: list[Units] = Field(description="Hidden layer sizes of the crossbar (nodes per layer).")
+    outputs: Units = Field(description="Output nodes (classes); one nudge SMU each.")
     smu_model: Literal["keithley2450"] = Field(default="keithley2450", description="Driver of every SMU.")
     sources: list[str] = Field(description="VISA resources of the input-line SMUs: +x lines, then -x lines.")
     nudge: list[str] = Field(description="VISA resources of the nudge SMUs, one per output.")
@@ -80,14 +80,14 @@ class SmuRigConfig(SystemSettings):
     pulser: str = Field(description="VISA resource of the pulse SMU.")
     matrix: str = Field(description="VISA resource of the 707B.")
     visa_backend: str = Field(default="@py", description="pyvisa backend; @py is pyvisa-py.")
-    timeout_s: float = Field(default=5.0, gt=0, description="Bound on every read and write.")
+    timeout_s: Timeout = Field(default=5.0, description="Bound on every read and write.")
     wiring: MatrixWiring = Field(default_factory=MatrixWiring)
     input_gain_v: float = Field(gt=0, description="Volts per unit of input (the bench's gain).")
     input_range: float = Field(default=1.0, gt=0, description="Largest |input| the data presents.")
     nudge_conductance_s: float = Field(gt=0, description="Conductance of the nudge resistors: algorithm.beta.")
     compliance_a: float = Field(gt=0, description="Current compliance of every voltage source.")
-    settle_time_s: float = Field(default=0.0, ge=0, description="Wait after changing inputs or nudge.")
-    pulse_width_s: float = Field(description="Width of every programming and read pulse (s).")
+    settle_time_s: Seconds = Field(default=0.0, description="Wait after changing inputs or nudge.")
+    pulse_width_s: Timeout = Field(description="Width of every programming and read pulse (s).")
     device_rate_s_per_vs: float = Field(gt=0, description="Device model: conductance change per volt above "
                                         "threshold per second of pulse (S/(V s)).")
     device_threshold_v: float = Field(gt=0, description="Pulses at or below this |V| leave a device unchanged.")

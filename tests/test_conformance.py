@@ -149,7 +149,7 @@ def test_check_command_runs_every_check_on_a_simulator(simulated: Path, capsys) 
     from aeqprop.cli import main
 
     assert main(["check", str(simulated)]) == 0
-    assert f"{simulated}: resistive system, all checks: 11 passed, 0 failed, 0 skipped" in capsys.readouterr().out
+    assert f"{simulated}: system 'resistive', all checks: 11 passed, 0 failed, 0 skipped" in capsys.readouterr().out
 
 
 def test_check_command_on_a_rig_leaves_the_device_alone_unless_asked(crossbar_rig, capsys) -> None:
@@ -160,12 +160,12 @@ def test_check_command_on_a_rig_leaves_the_device_alone_unless_asked(crossbar_ri
     before = board.system.snapshot()
     assert main(["check", str(rig), "--atol", "1e-9", "--rtol", "1e-6"]) == 0
     out = capsys.readouterr().out
-    assert "rig system, hardware-safe checks: 7 passed, 0 failed, 4 skipped" in out
+    assert "system 'rig', hardware-safe checks: 7 passed, 0 failed, 4 skipped" in out
     assert "skip [program] reprograms the device (hardware_safe=True)" in out
     after = board.system.snapshot()
     assert all(np.array_equal(after[k], v) for k, v in before.items() if k.startswith("param."))
     main(["check", str(rig), "--atol", "1e-9", "--rtol", "1e-6", "--reprogram"])
-    assert "rig system, all checks:" in capsys.readouterr().out
+    assert "system 'rig', all checks:" in capsys.readouterr().out
     assert not np.array_equal(board.system.snapshot()["param.g1"], before["param.g1"])
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from aeqprop import __version__
 from aeqprop.system import AeqpropError
 
-from . import bench, characterise, check, plot, protocols, report, run, serve, sweep, validate
+from . import bench, characterise, check, plot, protocols, report, run, serve, sweep, systems, validate
 
 COMMANDS = {
     "run": run, "validate": validate, "plot": plot, "serve": serve, "bench": bench, "sweep": sweep,
-    "protocols": protocols, "report": report, "check": check,
+    "protocols": protocols, "report": report, "check": check, "systems": systems,
     "characterise": characterise,
 }
 
@@ -53,3 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aeqprop: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a user error: one line (AEQPROP_TRACEBACK=1 shows the traceback)
+        if os.environ.get("AEQPROP_TRACEBACK"):
+            raise
+        print(f"aeqprop: internal error: {type(exc).__name__}: {exc} (AEQPROP_TRACEBACK=1 shows where)",
+              file=sys.stderr)
+        return 1

@@ -1,4 +1,10 @@
-"""``aeqprop check PROTOCOL``: run the conformance kit (:mod:`aeqprop.testing`) on the protocol's system."""
+"""``aeqprop check PROTOCOL``: run the conformance kit (aeqprop.testing.check_system) on a protocol's system.
+
+The system is built as ``aeqprop run`` builds it (same seed, so every check gets the same fresh system). A
+system whose settings say it drives real devices (``SystemSettings.drives_hardware()``, the default for
+plug-ins) gets only the checks that never reprogram a device, unless ``--reprogram`` is given. Exit status:
+0 when every check passed, 1 when one failed (the report names each), 2 for a bad protocol.
+"""
 
 from __future__ import annotations
 
@@ -8,44 +14,64 @@ import math
 import numpy as np
 
 from aeqprop.protocol import load_protocol
-from aeqprop.testing import check_system
+from aeqprop.settings import ProtocolError
+from aeqprop.system import AeqpropError, PhysicalSystem
+from aeqprop.testing import ConformanceError, check_system
 
-HELP = "check the protocol's system against the contract (on hardware, only what does not reprogram it)"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("protocol", help="protocol file (TOML)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a field, e.g. --set system.hidden=[8] (repeatable)")
-    parser.add_argument("--reprogram", action="store_true",
-                        help="hardware (max_batch 1) too: also run the checks that reprogram the device")
-    parser.add_argument("--atol", type=_finite, default=0.0,
-                        help="what may differ between two runs that should be identical (hardware: its read noise)")
-    parser.add_argument("--rtol", type=_finite, default=1e-4,
-                        help="what may differ between two routes to one equilibrium, relative to the outputs")
+HELP = "check that a protocol's system keeps the PhysicalSystem contract (conformance kit)"
 
 
-def _finite(text: str) -> float:
-    value = float(text)
+class CheckFailed(AeqpropError):
+    """The system failed conformance checks (the report was printed)."""
+
+    exit_code = 1
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("protocol", help="protocol file (TOML) whose [system] is checked")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field, e.g. --set system.hidden=[8] (repeatable)")
+    parser.add_argument("--reprogram", action="store_true",
+                        help="on hardware, also run the checks that program, restore or pulse the devices")
+    parser.add_argument("--check", dest="checks", action="append", default=None, metavar="NAME",
+                        help="run only this check (repeatable)")
+    parser.add_argument("--atol", type=_tolerance, default=0.0,
+                        help="what may differ between two runs that should be identical (hardware: its read noise)")
+    parser.add_argument("--rtol", type=_tolerance, default=1e-4,
+                        help="what may differ between two routes to one equilibrium, relative to the outputs")
+
+
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when every check passes, 1 when one fails (the report names it), 2 for a bad protocol."""
     protocol = load_protocol(args.protocol, args.overrides)
     settings = protocol.system
-    limit = getattr(settings, "max_batch", None)
-    hardware = callable(limit) and limit() == 1
-    seed = np.random.SeedSequence(protocol.run.seed).spawn(3)[0]  # the system a run of this protocol builds
+    seed = np.random.SeedSequence(protocol.run.seed).spawn(3)[0]
+
+    def factory() -> PhysicalSystem:
+        return settings.build(np.random.default_rng(seed))
+
     beta = getattr(protocol.algorithm, "beta", None)
-    report = check_system(
-        lambda: settings.build(np.random.default_rng(seed)),
-        hardware_safe=hardware and not args.reprogram,
-        beta=beta if isinstance(beta, int | float) and beta > 0 else 0.5,
-        atol=args.atol, rtol=args.rtol, raise_on_failure=False,
-    )
-    mode = "hardware-safe checks" if hardware and not args.reprogram else "all checks"
-    print(f"{args.protocol}: {settings.kind} system, {mode}: {report}")
-    return 0 if report.ok else 1
+    safe = settings.drives_hardware() and not args.reprogram
+    try:
+        report = check_system(
+            factory, hardware_safe=safe, checks=args.checks, raise_on_failure=False,
+            beta=beta if isinstance(beta, int | float) and beta > 0 else 0.5, atol=args.atol, rtol=args.rtol,
+        )
+    except ValueError as exc:  # an unknown --check name
+        raise ProtocolError(f"--check: {exc}") from None
+    except ConformanceError as exc:  # pragma: no cover - raise_on_failure is off
+        report = exc.report
+    mode = "hardware-safe checks" if safe else "all checks"
+    print(f"{args.protocol}: system {settings.kind!r}, {mode}: {report}")
+    if not report.ok:
+        raise CheckFailed(f"{args.protocol}: system {settings.kind!r} fails {', '.join(report.failed_checks())}")
+    return 0

@@ -21,7 +21,8 @@ def run(args: argparse.Namespace) -> int:
     args.protocol = resolve(args.protocol)
     protocol = load_protocol(args.protocol, args.overrides)
     print(
-        f"{args.protocol}: ok ({protocol.system.kind} system, {protocol.algorithm.summary()}, data {protocol.data.label}, "
+        f"{args.protocol}: ok ({protocol.system.kind} system, {protocol.algorithm.summary()}, "
+        f"data {protocol.data.label}, "
         f"{protocol.run.epochs} epochs)"
     )
     return 0

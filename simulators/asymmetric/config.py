@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import ConfigDict, Field
 
-from aeqprop.settings import SystemSettings
+from aeqprop.settings import SystemSettings, Units
 
 
 class AsymmetricConfig(SystemSettings):
@@ -17,9 +17,9 @@ class AsymmetricConfig(SystemSettings):
     description: ClassVar[str] = "a layered tanh network with untied forward and backward couplings"
 
     kind: Literal["asymmetric"] = "asymmetric"
-    inputs: int = Field(gt=0, description="Input units (clamped).")
-    hidden: list[int] = Field(default=[32], description="Hidden layer sizes (tanh units).")
-    outputs: int = Field(gt=0, description="Linear output units (one per class).")
+    inputs: Units = Field(description="Input units (clamped).")
+    hidden: list[Units] = Field(default=[32], description="Hidden layer sizes (tanh units).")
+    outputs: Units = Field(description="Linear output units (one per class).")
     init_gain: float = Field(default=1.0, gt=0, description="Coupling init scale: U(-s, s)/sqrt(fan_in).")
     asymmetry: float = Field(
         default=0.0, ge=0, description="Backward couplings start as w.T + asymmetry * (noise of the couplings' scale)."
@@ -41,6 +41,9 @@ class AsymmetricConfig(SystemSettings):
     def layer_count(self) -> int:
         """Weight layers: one per hidden layer, plus the output layer."""
         return len(self.hidden) + 1
+
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
 
     def feature_counts(self) -> tuple[int, int]:
         return self.inputs, self.outputs

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import ConfigDict, Field, field_validator
 
-from aeqprop.settings import SystemSettings
+from aeqprop.settings import SystemSettings, Units
 
 from .network import Topology, init_params, param_names
 
@@ -19,9 +19,9 @@ class FloatingHopfieldConfig(SystemSettings):
     description: ClassVar[str] = "a hard-sigmoid Hopfield network whose weights float under control knobs (for aeqprop)"
 
     kind: Literal["hopfield-floating"] = "hopfield-floating"
-    inputs: int = Field(gt=0, description="Input units (clamped to the features).")
-    hidden: list[int] = Field(default=[64], description="Hidden layer sizes.")
-    outputs: int = Field(gt=0, description="Output units (one per class).")
+    inputs: Units = Field(description="Input units (clamped to the features).")
+    hidden: list[Units] = Field(default=[64], description="Hidden layer sizes.")
+    outputs: Units = Field(description="Output units (one per class).")
     init_gain: float = Field(default=1.0, gt=0, description="Weights start as init_gain * U(-1, 1)/sqrt(fan_in).")
     bias_init: float = Field(default=0.0, ge=0, description="Biases start as U(-bias_init, bias_init).")
     coupling_eps: float = Field(
@@ -56,6 +56,9 @@ class FloatingHopfieldConfig(SystemSettings):
     def settable_coupling(self) -> bool:
         """The knobs' coupling eps is set by the controller (``set_coupling``)."""
         return True
+
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""

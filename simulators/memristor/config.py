@@ -7,15 +7,15 @@ from typing import ClassVar, Literal
 
 import numpy as np
 from aeqprop.simulators.resistive.network import Topology, init_params
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from aeqprop.devicemodel import load_device_file
-from aeqprop.settings import SystemSettings
+from aeqprop.settings import Section, SystemSettings, Units
 
 from .devices import DeviceModel
 
 
-class DeviceConfig(BaseModel):
+class DeviceConfig(Section):
     """The nominal device and its imperfections; all zeros/inf is the ideal (linear, noiseless) device."""
 
     model_config = ConfigDict(extra="forbid")
@@ -23,8 +23,8 @@ class DeviceConfig(BaseModel):
     g_min: float = Field(default=0.0, ge=0, description="Low end of the nominal conductance window (S).")
     g_max: float = Field(default=0.4, gt=0, description="High end of the nominal conductance window (S).")
     levels: int = Field(default=64, ge=1, description="Pulses from g_min to g_max (distinguishable levels).")
-    a_pot: float = Field(default=math.inf, gt=0, description="Potentiation nonlinearity A (inf = linear).")
-    a_dep: float = Field(default=math.inf, gt=0, description="Depression nonlinearity A (inf = linear).")
+    a_pot: float = Field(default=math.inf, gt=0, allow_inf_nan=True, description="Potentiation nonlinearity A (inf = linear).")
+    a_dep: float = Field(default=math.inf, gt=0, allow_inf_nan=True, description="Depression nonlinearity A (inf = linear).")
     c2c: float = Field(default=0.0, ge=0, description="Cycle-to-cycle noise per pulse, fraction of the window.")
     d2d: float = Field(default=0.0, ge=0, description="Device-to-device relative spread of every parameter.")
     read_noise: float = Field(default=0.0, ge=0, description="Relative noise of one conductance read.")
@@ -53,9 +53,9 @@ class CrossbarConfig(SystemSettings):
     description: ClassVar[str] = "a resistive network of simulated memristive crossbars: pulses, noise, faults"
 
     kind: Literal["crossbar"] = "crossbar"
-    inputs: int = Field(gt=0, description="Input features; each drives two sources, +gain*x and -gain*x.")
-    hidden: list[int] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
-    outputs: int = Field(gt=0, description="Linear output nodes (one per class).")
+    inputs: Units = Field(description="Input features; each drives two sources, +gain*x and -gain*x.")
+    hidden: list[Units] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
+    outputs: Units = Field(description="Linear output nodes (one per class).")
     input_gain: float = Field(default=4.0, gt=0, description="Volts per unit of input.")
     init_gain: float = Field(default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0.")
     bias_init: float = Field(default=0.0, ge=0, description="Bias currents drawn from U(-bias_init, bias_init) A.")
@@ -132,6 +132,9 @@ class CrossbarConfig(SystemSettings):
             return gradient_fd(system, x, y, params=params)
 
         return truth
+
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import ConfigDict, Field, field_validator
 
-from aeqprop.settings import SystemSettings
+from aeqprop.settings import SystemSettings, Units
 
 from .network import Topology, init_params
 
@@ -19,9 +19,9 @@ class ResistiveConfig(SystemSettings):
     description: ClassVar[str] = "a layered nonlinear resistive network with diodes (deep resistive network), solved in numpy"
 
     kind: Literal["resistive"] = "resistive"
-    inputs: int = Field(gt=0, description="Input features; each drives two sources, +gain*x and -gain*x.")
-    hidden: list[int] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
-    outputs: int = Field(gt=0, description="Linear output nodes (one per class).")
+    inputs: Units = Field(description="Input features; each drives two sources, +gain*x and -gain*x.")
+    hidden: list[Units] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
+    outputs: Units = Field(description="Linear output nodes (one per class).")
     input_gain: float = Field(default=4.0, gt=0, description="Volts per unit of input.")
     init_gain: float = Field(default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0.")
     bias_init: float = Field(default=0.0, ge=0, description="Bias currents drawn from U(-bias_init, bias_init) A.")
@@ -52,6 +52,9 @@ class ResistiveConfig(SystemSettings):
     def layer_count(self) -> int:
         """Weight layers: one per hidden layer, plus the output layer."""
         return len(self.hidden) + 1
+
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""

@@ -17,7 +17,7 @@ from aeqprop.simulators.core import check_even_hidden, check_window, clip_window
 from aeqprop.simulators.coupling import ControlCoupling, FloatingParameters, relax_jointly
 from pydantic import ConfigDict, Field, field_validator
 
-from aeqprop.settings import SystemSettings
+from aeqprop.settings import SystemSettings, Units
 from aeqprop.system import RelaxReport
 
 from .network import Topology, init_params, input_voltages, local_gradients, param_names
@@ -100,9 +100,9 @@ class FloatingResistiveConfig(SystemSettings):
     description: ClassVar[str] = "a resistive network whose conductances float under control knobs (for aeqprop)"
 
     kind: Literal["resistive-floating"] = "resistive-floating"
-    inputs: int = Field(gt=0, description="Input features; each drives two sources, +gain*x and -gain*x.")
-    hidden: list[int] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
-    outputs: int = Field(gt=0, description="Linear output nodes (one per class).")
+    inputs: Units = Field(description="Input features; each drives two sources, +gain*x and -gain*x.")
+    hidden: list[Units] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
+    outputs: Units = Field(description="Linear output nodes (one per class).")
     input_gain: float = Field(default=4.0, gt=0, description="Volts per unit of input.")
     init_gain: float = Field(default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0.")
     bias_init: float = Field(default=0.0, ge=0, description="Bias currents drawn from U(-bias_init, bias_init) A.")
@@ -136,6 +136,9 @@ class FloatingResistiveConfig(SystemSettings):
     def settable_coupling(self) -> bool:
         """The knobs' coupling eps is set by the controller (``set_coupling``)."""
         return True
+
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""

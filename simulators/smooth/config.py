@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import ConfigDict, Field
 
-from aeqprop.settings import SystemSettings
+from aeqprop.settings import SystemSettings, Units
 
 
 class SmoothConfig(SystemSettings):
@@ -17,9 +17,9 @@ class SmoothConfig(SystemSettings):
     description: ClassVar[str] = "a tied layered tanh network; relaxes in complex arithmetic (holomorphic EP)"
 
     kind: Literal["smooth"] = "smooth"
-    inputs: int = Field(gt=0, description="Input units (clamped).")
-    hidden: list[int] = Field(default=[32], description="Hidden layer sizes (tanh units).")
-    outputs: int = Field(gt=0, description="Linear output units (one per class).")
+    inputs: Units = Field(description="Input units (clamped).")
+    hidden: list[Units] = Field(default=[32], description="Hidden layer sizes (tanh units).")
+    outputs: Units = Field(description="Linear output units (one per class).")
     init_gain: float = Field(default=1.0, gt=0, description="Coupling init scale: U(-s, s)/sqrt(fan_in).")
     tol: float = Field(default=1e-10, gt=0, description="Settled when no unit moves more than this in a sweep.")
     max_sweeps: int = Field(default=10_000, gt=0, description="Sweeps before NotSettled is raised.")
@@ -37,6 +37,9 @@ class SmoothConfig(SystemSettings):
     def layer_count(self) -> int:
         """Weight layers: one per hidden layer, plus the output layer."""
         return len(self.hidden) + 1
+
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
 
     def feature_counts(self) -> tuple[int, int]:
         return self.inputs, self.outputs

@@ -8,7 +8,7 @@ import numpy as np
 from aeqprop.simulators.resistive.network import Topology, init_params
 from pydantic import ConfigDict, Field, field_validator
 
-from aeqprop.settings import SystemSettings
+from aeqprop.settings import SystemSettings, Timeout, Units
 
 from .diodes import BehaviouralDiode, DiodeModel, JunctionDiode
 from .netlist import SolverOptions
@@ -25,9 +25,9 @@ class SpiceConfig(SystemSettings):
     description: ClassVar[str] = "the resistive network solved by ngspice as a real circuit"
 
     kind: Literal["spice"] = "spice"
-    inputs: int = Field(gt=0, description="Input features; each drives two sources, +gain*x and -gain*x.")
-    hidden: list[int] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
-    outputs: int = Field(gt=0, description="Linear output nodes (one per class).")
+    inputs: Units = Field(description="Input features; each drives two sources, +gain*x and -gain*x.")
+    hidden: list[Units] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
+    outputs: Units = Field(description="Linear output nodes (one per class).")
     input_gain: float = Field(default=4.0, gt=0, description="Volts per unit of input.")
     init_gain: float = Field(default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0.")
     bias_init: float = Field(default=0.0, ge=0, description="Bias currents drawn from U(-bias_init, bias_init) A.")
@@ -50,7 +50,7 @@ class SpiceConfig(SystemSettings):
     abstol: float = Field(default=1e-15, gt=0, description="ngspice absolute current tolerance (A).")
     max_iterations: int = Field(default=200, gt=0, description="Newton iterations per operating point (itl1, itl2).")
     ngspice: str = Field(default="ngspice", description="The ngspice executable (a name on PATH or a path).")
-    timeout_s: float = Field(default=600.0, gt=0, description="Wall-clock limit of one ngspice run (s).")
+    timeout_s: Timeout = Field(default=600.0, description="Wall-clock limit of one ngspice run (s).")
     offers: list[Literal["local", "program"]] | None = Field(
         default=None, description="Restrict the capabilities offered (default all)."
     )
@@ -71,6 +71,9 @@ class SpiceConfig(SystemSettings):
     def layer_count(self) -> int:
         """Weight layers: one per hidden layer, plus the output layer."""
         return len(self.hidden) + 1
+
+    def drives_hardware(self) -> bool:
+        return False  # a simulation: every conformance check may run
 
     def feature_counts(self) -> tuple[int, int]:
         """(inputs, outputs) the data must provide."""
