@@ -19,6 +19,7 @@ import re
 import shutil
 import tomllib
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,13 +151,11 @@ def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) 
             target_low=protocol.data.target_low, target_high=protocol.data.target_high, seed=protocol.run.seed,
             progress=False, log=None,
         )
-        trainer = Trainer(parts.system, parts.rule, data, settings, parts.shuffle_rng, run_dir)
-        if resume:
-            trainer.resume()
-        try:
+        with closing(parts.system):  # outputs off on every path, including a failed resume
+            trainer = Trainer(parts.system, parts.rule, data, settings, parts.shuffle_rng, run_dir)
+            if resume:
+                trainer.resume()
             summary = trainer.fit()
-        finally:
-            parts.system.close()
         summary.update(status="completed", error=None)
     except Exception as exc:  # a failed point is reported, never lost among the others
         summary = trainer.summary() if trainer is not None else {}

@@ -14,7 +14,7 @@ from aeqprop import __version__
 from aeqprop.data import load_dataset
 from aeqprop.protocol import ProtocolError, build, load_protocol, read_raw, to_dict, validate_raw
 from aeqprop.rundir import RunDirectory
-from aeqprop.system import AeqpropError
+from aeqprop.system import AeqpropError, LimitViolation
 from aeqprop.trainer import Trainer, TrainSettings
 
 HELP = "train a system as a protocol file says"
@@ -91,26 +91,32 @@ def run(args: argparse.Namespace) -> int:
             progress=args.progress,
         )
         trainer = Trainer(parts.system, parts.rule, data, settings, parts.shuffle_rng, run_dir)
-        if args.resume:
-            trainer.resume()
-            print(f"resuming {run_dir.path} after epoch {trainer.state.epoch}")
-        else:
-            print(f"run directory: {run_dir.path}")
-        print(f"{parts.system.spec.description}; {len(data.x_train)} train / {len(data.x_test)} test samples")
-        sys.stdout.flush()
         try:
+            if args.resume:
+                trainer.resume()  # reprograms the checkpoint: an instrument fault here is a failed run (exit 1)
+                print(f"resuming {run_dir.path} after epoch {trainer.state.epoch}")
+            else:
+                print(f"run directory: {run_dir.path}")
+            print(f"{parts.system.spec.description}; {len(data.x_train)} train / {len(data.x_test)} test samples")
+            sys.stdout.flush()
             trainer.fit()
+            parts.system.close()  # outputs that cannot be confirmed off make the run failed
         except AeqpropError as exc:
             _finish(run_dir, trainer, str(args.protocol), "failed", str(exc))
             where = (f"last checkpoint after epoch {trainer.checkpoint_epoch}; continue with --resume {run_dir.path}"
-                     if trainer.checkpoint_epoch else "no checkpoint yet (it stopped during the first epoch)")
-            raise RunFailed(f"{type(exc).__name__}: {exc} ({where})") from exc
+                     if trainer.checkpoint_epoch is not None else "no checkpoint yet")
+            failed = RunFailed(f"{type(exc).__name__}: {exc} ({where})")
+            failed.exit_code = 2 if isinstance(exc, LimitViolation) else 1  # README: limits are bad input
+            raise failed from exc
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             _finish(run_dir, trainer, str(args.protocol), status, f"{type(exc).__name__}: {exc}")
             raise
         summary = _finish(run_dir, trainer, str(args.protocol), "completed", None)
     finally:
-        parts.system.close()
+        try:
+            parts.system.close()  # idempotent: a no-op after the close above
+        except AeqpropError as exc:
+            print(f"aeqprop: warning: {exc}", file=sys.stderr)
     print(json.dumps({k: summary[k] for k in ("test_accuracy", "train_accuracy", "epochs", "wall_s", "samples_per_s")}))
     return 0
