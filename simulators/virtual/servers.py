@@ -16,6 +16,7 @@ import tty
 from typing import Protocol
 
 from .crossbar import Reply
+from .scpi import next_message
 
 __all__ = ["GARBLED", "LineInstrument", "PtyServer", "TcpServer"]
 
@@ -39,7 +40,12 @@ def _outgoing(reply: Reply) -> bytes | None:
             return GARBLED + b"\n"
     if reply.text is None:
         return None
-    return reply.text.encode("ascii") + b"\n"
+    return reply.text.encode("latin-1") + b"\n"  # latin-1: binary blocks pass unchanged
+
+
+def _text(line: bytes) -> str:
+    """A received message as text: latin-1, so that binary blocks keep every byte; a trailing CR dropped."""
+    return line.decode("latin-1").removesuffix("\r")
 
 
 class _Server:
@@ -118,9 +124,11 @@ class TcpServer(_Server):
             if not chunk:
                 return
             buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                reply = self.instrument.process(line.decode("ascii", "replace").rstrip("\r"))
+            while True:
+                line, buffer = next_message(buffer)
+                if line is None:
+                    break
+                reply = self.instrument.process(_text(line))
                 if reply.fault is not None and reply.fault.kind == "disconnect":
                     return
                 data = _outgoing(reply)
@@ -161,9 +169,11 @@ class PtyServer(_Server):
                 time.sleep(0.01)
                 continue
             buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                data = _outgoing(self.instrument.process(line.decode("ascii", "replace").rstrip("\r")))
+            while True:
+                line, buffer = next_message(buffer)
+                if line is None:
+                    break
+                data = _outgoing(self.instrument.process(_text(line)))
                 while data:
                     data = data[os.write(self._master, data):]
 

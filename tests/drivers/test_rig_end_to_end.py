@@ -64,7 +64,7 @@ max_pulse_v = 2.0
 
 
 def write_protocols(folder: Path, resource: str = "", transport: str = "visa", pulse: float = 1.0,
-                    train: int = 20, test: int = 20, epochs: int = 2, data_format: str = "hex") -> tuple[Path, Path]:
+                    train: int = 20, test: int = 20, epochs: int = 2, data_format: str = "binary") -> tuple[Path, Path]:
     """A simulator protocol and the rig protocol that trains the served copy of it."""
     sim_text = SIM.format(train=train, test=test, epochs=epochs)
     sim = folder / "sim.toml"
@@ -120,8 +120,9 @@ def test_training_over_visa_tcp_equals_the_simulator(reference: dict) -> None:
 
 
 def test_round_trips_per_sample(reference: dict) -> None:
-    """A centered-EP sample costs 4 round trips (3 settles carrying their reads, 1 program), inference 1."""
-    setup, checkpoints, close = 12, 2, 1
+    """A centered-EP sample costs 4 round trips (3 settles carrying their reads and read-backs, 1 program carrying
+    the parameter read-back), inference 1; checkpoints at epochs 0, 1, 2."""
+    setup, checkpoints, close = 12, 3, 1
     assert reference["lines"] == setup + 2 * (20 * 4 + 20 * 1) + checkpoints + close
 
 
@@ -165,10 +166,11 @@ def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
             new = server.instrument.log[len(before):]
         finally:
             system.close()
-    assert new == ["INP:LEV " + "0" * 16 * 64 + ";:OUTP:NUDG 0.0;:INIT;:STAT:SETT?;:MEAS:OUT? 1"]
+    assert new == [(b"INP:LEV #3512" + bytes(512) + b";:INP:LEV?;:OUTP:NUDG 0.0;:OUTP:NUDG?;:INIT;:STAT:SETT?;:MEAS:OUT? 1;"
+                   b":SYST:ERR?").decode("latin-1")]
 
 
-# Line 140 falls in epoch 2 (12 setup lines, 100 per epoch, 1 checkpoint read).
+# Line 140 falls in epoch 2 (12 setup lines, 1 checkpoint read, 100 per epoch, 1 checkpoint read).
 @pytest.mark.parametrize("fault", ["garble@140", "error@140", "disconnect@140", "drop@140"])
 def test_fault_stops_with_checkpoint_and_resume_matches(reference: dict, tmp_path: Path, capsys, fault: str) -> None:
     """A fault mid-epoch stops the run with one error line and the epoch-1 checkpoint; --resume then finishes
