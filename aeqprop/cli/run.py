@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
             trainer.fit()
             parts.system.close()  # outputs that cannot be confirmed off make the run failed
         except AeqpropError as exc:
+            try:
+                parts.system.close()  # outputs off now; a failure to confirm it joins the one error line
+            except AeqpropError as close_exc:
+                exc = type(exc)(f"{exc}; closing: {close_exc}")
             _finish(run_dir, trainer, str(args.protocol), "failed", str(exc))
             where = (f"last checkpoint after epoch {trainer.checkpoint_epoch}; continue with --resume {run_dir.path}"
                      if trainer.checkpoint_epoch is not None else "no checkpoint yet")
