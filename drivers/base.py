@@ -18,6 +18,7 @@ from __future__ import annotations
 import binascii
 import logging
 import math
+import re
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 
@@ -198,7 +199,7 @@ class Instrument:
     read_termination = "\n"
     #: Query returning the next error-queue entry (SCPI); TSP instruments override :meth:`next_error`.
     error_query = ":SYST:ERR?"
-    #: Text the ``*IDN?`` reply must contain (case-insensitive) for :meth:`identify` to accept the instrument.
+    #: Pattern the ``*IDN?`` reply must contain (regex, case-insensitive) for :meth:`identify` to accept it.
     model_marker: str | None = None
 
     def __init__(self, transport: Transport, name: str | None = None, limits: Limits | None = None) -> None:
@@ -303,7 +304,7 @@ class Instrument:
         """``*CLS`` (stale errors are not ours) and ``*IDN?``; refuse an instrument of another model."""
         self.write("*CLS")
         identity = self.query("*IDN?").strip()
-        if not identity or (self.model_marker is not None and self.model_marker.lower() not in identity.lower()):
+        if not identity or (self.model_marker is not None and not re.search(self.model_marker, identity, re.I)):
             raise self.fault(f"{self.name}: '*IDN?' answered {quote(identity)}, expected a "
                              f"{self.model_marker or 'non-empty identity'}; refusing to drive it")
         self.identity = identity

@@ -427,7 +427,7 @@ class CrossbarFrontEnd(Instrument):
         start = 0
         for p in self._require_info().params:
             if k < start + p.size:
-                return f"{p.name}{list(np.unravel_index(k - start, p.shape))}"
+                return f"{p.name}{[int(i) for i in np.unravel_index(k - start, p.shape)]}"
             start += p.size
         return str(k)
 
