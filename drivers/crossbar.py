@@ -296,6 +296,8 @@ class CrossbarFrontEnd(Instrument):
                 return [t if k is TEXT else self._decode(t, k, command) for t, k in zip(texts, kinds, strict=True)]
             except InstrumentFault as exc:
                 raise self.fault(str(exc)) from None
+        if all(kind is not TEXT for kind in kinds[:-1]) and kinds[-1] is TEXT:
+            return self._read_blocks_then_text(kinds, command)
         out: list = []
         for i, kind in enumerate(kinds):
             end = b"\n" if i == len(kinds) - 1 else b";"
@@ -327,6 +329,39 @@ class CrossbarFrontEnd(Instrument):
             self.replies += 1
         return out
 
+    def _read_blocks_then_text(self, kinds: list[int | None], command: str) -> list:
+        """Blocks of known sizes, then one text part: one exact read for all blocks, one line read for the text.
+
+        Each header must say exactly the expected length and each block be followed by ``;``; anything else is a
+        fault (the bytes read may then belong to a reply that was not this one: the link is marked dirty)."""
+        counts = [int(k) for k in kinds[:-1] if k is not None]
+        heads = [b"#%d%d" % (len(str(8 * n)), 8 * n) for n in counts]
+        total = sum(len(h) + 8 * n + 1 for h, n in zip(heads, counts, strict=True))
+        raw = self.read_exact(total, command) if total else b""
+        out: list = []
+        at = 0
+        for i, (head, n) in enumerate(zip(heads, counts, strict=True)):
+            end = at + len(head) + 8 * n
+            if raw[at : at + len(head)] != head or raw[end : end + 1] != b";":
+                raise self.fault(f"{self.name}: part {i + 1} of the reply to {_short(command)!r} is not a block of "
+                                 f"{n} float64 followed by ';': {quote(raw[at : at + 40])}")
+            try:
+                values = check_finite(np.frombuffer(raw, dtype=">f8", count=n, offset=at + len(head)).astype(np.float64),
+                                      self.name, command)
+            except InstrumentFault as exc:
+                raise self.fault(str(exc)) from None
+            out.append(values)
+            at = end + 1
+        text = self.read_raw_until(b"\n", command)
+        if len(text) > 4096 or text[:1] == b"#":
+            raise self.fault(f"{self.name}: last part of the reply to {_short(command)!r} is not an error entry: "
+                             f"{quote(text)}")
+        try:
+            out.append(text[:-1].decode("ascii"))
+        except UnicodeDecodeError:
+            raise self.fault(f"{self.name}: garbled reply to {_short(command)!r}: {quote(text)}") from None
+        return out
+
     # --- phases --------------------------------------------------------------------------------------------
     def settle(self, prefetch: str | None = None) -> tuple[int, int, float]:
         """Send what is buffered, start settling and return the first status (state, count, residual).
@@ -335,7 +370,7 @@ class CrossbarFrontEnd(Instrument):
         next :meth:`read_outputs` / :meth:`read_local` when the board reports settled, and dropped otherwise
         or as soon as any other command is sent.
         """
-        queries: list[tuple[str, int | None]] = [("INIT;:STAT:SETT?", TEXT)]
+        queries: list[tuple[str, int | None]] = [("INIT;:STAT:SETT?", self._status_kind)]
         if prefetch:
             queries.append((prefetch, self._count(prefetch)))
         replies = self._exchange([], queries, "settling")
@@ -346,17 +381,27 @@ class CrossbarFrontEnd(Instrument):
 
     def settle_status(self) -> tuple[int, int, float]:
         """Settle status: state 1 settled, 0 settling, -1 failed; the board's step count and residual (V)."""
-        reply, = self._exchange([], [("STAT:SETT?", TEXT)], "a settle-status read")
+        reply, = self._exchange([], [("STAT:SETT?", self._status_kind)], "a settle-status read")
         return self._status(reply, "STAT:SETT?")
 
-    def _status(self, reply: str, command: str) -> tuple[int, int, float]:
-        try:
-            values = parse_floats(reply, 3, self.name, command)
-        except InstrumentFault as exc:
-            raise self.fault(str(exc)) from None
+    @property
+    def _status_kind(self) -> int | None:
+        """With binary blocks the settle status is a block of 3 float64 too: every part but the last (the error
+        entry) then has a length known in advance, and a reply is read in two transport calls."""
+        return 3 if self.data_format == "binary" else TEXT
+
+    def _status(self, reply: str | np.ndarray, command: str) -> tuple[int, int, float]:
+        if isinstance(reply, str):
+            try:
+                values = parse_floats(reply, 3, self.name, command)
+            except InstrumentFault as exc:
+                raise self.fault(str(exc)) from None
+        else:
+            values = reply
         state, count, residual = values.tolist()
         if state not in (-1.0, 0.0, 1.0) or count < 0 or count != round(count) or residual < 0:
-            raise self.fault(f"{self.name}: implausible settle status in reply to {command!r}: {quote(reply)}")
+            raise self.fault(f"{self.name}: implausible settle status in reply to {command!r}: "
+                             f"{quote(str(values.tolist()))}")
         return int(state), int(count), float(residual)
 
     def _count(self, command: str) -> int:

@@ -57,7 +57,7 @@ class VisaTransport:
             self._no_delay()
         self._res.read_termination = read_termination
         self._res.write_termination = ""
-        self._termination = read_termination.encode("ascii")
+        self._termination: bytes | None = read_termination.encode("ascii")
         self.resource = resource
 
     def _no_delay(self) -> None:
@@ -99,6 +99,9 @@ class VisaTransport:
     def read_exact(self, count: int) -> bytes:
         import pyvisa
 
+        if self._termination is not None:  # binary payloads hold any byte: no stop at a termination
+            self._res.read_termination = None
+            self._termination = None
         try:
             data = bytes(self._res.read_bytes(count, break_on_termchar=False))
         except (pyvisa.Error, OSError) as exc:
@@ -110,6 +113,9 @@ class VisaTransport:
     def discard(self, quiet_s: float = 0.05) -> None:
         import pyvisa
 
+        if self._termination != b"\n":
+            self._res.read_termination = "\n"
+            self._termination = b"\n"
         timeout = self._res.timeout
         self._res.timeout = max(1, int(quiet_s * 1000))
         try:

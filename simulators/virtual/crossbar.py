@@ -217,6 +217,8 @@ class CrossbarBoard:
             return None
         if header == "STAT:SETT?":
             state, count, residual = self._settle
+            if self._form == "REAL":  # with binary blocks every numeric reply is one
+                return _list(np.array([state, count, residual], dtype=np.float64), self._form)
             return f"{state},{count},{residual!r}"
         if header == "MEAS:OUT?":
             return _list(self.system.read_outputs(self._reads(args))[0], self._form)

@@ -8,7 +8,7 @@ real board lies that the driver must catch (test fixture for ``tests/drivers/tes
 huge-local       one local term (``MEAS:LOC?``) becomes 1e6 V² (the physical maximum is ½(2 V_max)²)
 huge-output      one output (``MEAS:OUT?``) becomes 1e4 V
 nan / inf        one output is NaN / one local term is +inf
-status-nan       the settle status (``STAT:SETT?``) says ``1,nan,nan``
+status-nan       the settle status (``STAT:SETT?``) says settled, with NaN steps and residual
 count            one value missing from a ``MEAS:LOC?`` reply
 repeat           ``MEAS:LOC?`` answered with the previous ``MEAS:LOC?`` reply (stale, e.g. +β served for −β)
 ignore-levels    ``INP:LEV`` silently not applied
@@ -114,7 +114,7 @@ class MisbehavingBoard(CrossbarBoard):
         if kind == "error-eval":
             self.errors.append((-200, "Execution error; injected while measuring"))
         if kind == "status-nan":
-            answer = "1,nan,nan"
+            answer = _list(np.array([1.0, np.nan, np.nan]), self._form) if self._form == "REAL" else "1,nan,nan"
         elif kind is not None and answer is not None:
             answer = self._tamper(kind, answer)
         if answer is not None:

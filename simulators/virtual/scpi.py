@@ -68,7 +68,7 @@ def split_units(message: str) -> list[str]:
 
 def parse_block(text: str, count: int) -> np.ndarray:
     """Exactly ``count`` big-endian float64 from one whole block given as latin-1 text; else BlockError."""
-    data = text.strip(" ").encode("latin-1")
+    data = text.lstrip(" ").encode("latin-1")  # never strip the end: the payload may end in any byte
     if len(data) < 2 or data[:1] != b"#" or not b"1" <= data[1:2] <= b"9":
         raise BlockError("not a definite-length block")
     n = int(data[1:2])

@@ -192,11 +192,15 @@ def test_binary_blocks_are_exact_and_strict() -> None:
     link.assert_done()
 
 
+NOT_A_BLOCK = "part 1 of the reply to 'PAR\\?;:SYST:ERR\\?' is not a block of 3 float64 followed by ';'"
+
+
 @pytest.mark.parametrize(("reply", "message"), [
-    (b"#216" + bytes(16) + b";" + OK + b"\n", "binary block of b'16' bytes in reply to 'PAR\\?;:SYST:ERR\\?'; expected 24"),
-    (b"3fb999999999999a;" + OK + b"\n", "expected a binary block as part 1"),
-    (b"#224" + bytes(24) + OK + b"\n", "not followed by b';'"),
+    (b"#216" + bytes(16) + b";" + OK + b"\n", NOT_A_BLOCK),  # a header that says 2 values
+    (b"3fb999999999999a3fb999999999999a3fb999999999999a;" + OK + b"\n", NOT_A_BLOCK),  # no block at all
+    (b"#224" + bytes(24) + OK + b"\n", NOT_A_BLOCK),  # no ';' after the block
     (b"#224" + np.array([0.1, np.nan, 0.0], ">f8").tobytes() + b";" + OK + b"\n", "1 non-finite value"),
+    (b"#224" + bytes(24) + b";" + b"#" + bytes(5000) + b"\n", "not an error entry"),
 ])
 def test_bad_binary_reply_is_a_fault(reply: bytes, message: str) -> None:
     """A block of the wrong length, no block, no separator or NaN: a fault, never shifted or fewer values. The
