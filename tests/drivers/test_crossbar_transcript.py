@@ -199,15 +199,26 @@ NOT_A_BLOCK = "part 1 of the reply to 'PAR\\?;:SYST:ERR\\?' is not a block of 3 
     (b"#216" + bytes(16) + b";" + OK + b"\n", NOT_A_BLOCK),  # a header that says 2 values
     (b"3fb999999999999a3fb999999999999a3fb999999999999a;" + OK + b"\n", NOT_A_BLOCK),  # no block at all
     (b"#224" + bytes(24) + OK + b"\n", NOT_A_BLOCK),  # no ';' after the block
-    (b"#224" + np.array([0.1, np.nan, 0.0], ">f8").tobytes() + b";" + OK + b"\n", "1 non-finite value"),
     (b"#224" + bytes(24) + b";" + b"#" + bytes(5000) + b"\n", "not an error entry"),
 ])
 def test_bad_binary_reply_is_a_fault(reply: bytes, message: str) -> None:
-    """A block of the wrong length, no block, no separator or NaN: a fault, never shifted or fewer values. The
-    link is then cleared (read up to a fresh ``*IDN?`` reply, then ``*OPC?``) and the error queue drained."""
+    """A block of the wrong length, no block, no separator or a giant tail: a fault, never shifted or fewer values.
+    The link is then cleared (read up to a fresh ``*IDN?`` reply, then ``*OPC?``) and the error queue drained."""
     system, link = rig([(b"PAR?;:SYST:ERR?\n", reply), *CLEAR, q(":SYST:ERR?", OK)], data_format="binary")
-    with pytest.raises(InstrumentFault, match=message):
+    with pytest.raises(InstrumentFault, match=message) as caught:
         system.read_params()
+    link.assert_done()
+    assert len(str(caught.value)) < 400  # the reply is quoted within bounds
+
+
+def test_nan_read_back_is_a_fault_and_the_next_query_clears_the_link() -> None:
+    """NaN where a parameter was programmed fails the comparison; the query after the fault clears the link."""
+    nan = b"#224" + np.array([0.5, np.nan, 0.0], ">f8").tobytes() + b";" + OK + b"\n"
+    system, link = rig([(b"PAR?;:SYST:ERR?\n", nan), (b"OUTP:STAT OFF\n", None), *CLEAR,
+                        (b"OUTP:STAT OFF;:OUTP:STAT?;:SYST:ERR?\n", b"0;" + OK + b"\n")], data_format="binary")
+    with pytest.raises(InstrumentFault, match=r"g1\[1, 0\] reads back nan but 0.25"):
+        system.read_params()
+    system.close()  # the switch-off goes out first, then the cleared link confirms it
     link.assert_done()
 
 
