@@ -30,7 +30,19 @@ import numpy as np
 
 from aeqprop.system import InstrumentFault
 
-from .base import Instrument, Limits, _short, check_finite, fmt, fmt_hex, fmt_list, parse_float, parse_floats, parse_hex, quote
+from .base import (
+    Instrument,
+    Limits,
+    _short,
+    check_finite,
+    fmt,
+    fmt_hex,
+    fmt_list,
+    parse_float,
+    parse_floats,
+    parse_hex,
+    quote,
+)
 from .transport import Transport
 
 __all__ = ["DATA_FORMATS", "BoardInfo", "CrossbarFrontEnd", "ParamEntry", "binary_block", "parse_binary_block"]

@@ -225,7 +225,8 @@ def test_nan_read_back_is_a_fault_and_the_next_query_clears_the_link() -> None:
 def test_hex_reply_of_wrong_length_is_a_fault() -> None:
     """A truncated hex reply is caught by its length, never read as fewer or shifted values."""
     system, _ = rig([e("PAR?", b"3fb999999999999a" * 2), *CLEAR, q(":SYST:ERR?", OK)], data_format="hex")
-    with pytest.raises(InstrumentFault, match="expected 3 hex values in reply to 'PAR\\?;:SYST:ERR\\?', got 32 characters"):
+    message = "expected 3 hex values in reply to 'PAR\\?;:SYST:ERR\\?', got 32 characters"
+    with pytest.raises(InstrumentFault, match=message):
         system.read_params()
 
 

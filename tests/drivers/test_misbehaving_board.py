@@ -64,7 +64,8 @@ def test_misbehaviour_stops_cleanly_and_resume_matches(undisturbed: dict, tmp_pa
     sim, _ = write_protocols(tmp_path)
     out = tmp_path / "run"
     misbehaviours = [Misbehaviour(kind, line)] if kind in BOARD_KINDS else None
-    faults = None if kind in BOARD_KINDS else FaultPlan([Fault(kind, line, 1.0 if kind == "delay" else 0.0)])  # type: ignore[arg-type]
+    seconds = 1.0 if kind == "delay" else 0.0
+    faults = None if kind in BOARD_KINDS else FaultPlan([Fault(kind, line, seconds)])  # type: ignore[arg-type]
     with board(sim, misbehaviours, faults) as server:
         code = main(["run", str(rig_protocol(tmp_path, server.resource)), "--out", str(out), "--no-progress"])
         device = server.instrument
@@ -81,7 +82,8 @@ def test_misbehaviour_stops_cleanly_and_resume_matches(undisturbed: dict, tmp_pa
     assert not [x for x in log[fired:] if x.startswith("PROG:")], "programmed after the misbehaviour"
     for step, params in enumerate(device.history):  # every state the device went through was a correct one
         assert np.array_equal(params, undisturbed["history"][step]), step
-    with board(sim, port=port) as server:  # a fresh, honest board at the same resource: resume reprograms the checkpoint and re-runs the epoch
+    # A fresh, honest board at the same resource: resume reprograms the checkpoint and re-runs the epoch.
+    with board(sim, port=port) as server:
         resumed = train(rig_protocol(tmp_path, server.resource), out, "--resume", str(out))
     assert resumed["code"] == 0 and resumed["summary"]["status"] == "completed"
     assert resumed["summary"]["test_accuracy"] == undisturbed["summary"]["test_accuracy"]

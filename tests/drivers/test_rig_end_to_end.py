@@ -166,8 +166,8 @@ def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
             new = server.instrument.log[len(before):]
         finally:
             system.close()
-    assert new == [(b"INP:LEV #3512" + bytes(512) + b";:INP:LEV?;:OUTP:NUDG 0.0;:OUTP:NUDG?;:INIT;:STAT:SETT?;:MEAS:OUT? 1;"
-                   b":SYST:ERR?").decode("latin-1")]
+    assert new == [(b"INP:LEV #3512" + bytes(512) + b";:INP:LEV?;:OUTP:NUDG 0.0;:OUTP:NUDG?;:INIT;:STAT:SETT?;"
+                   b":MEAS:OUT? 1;:SYST:ERR?").decode("latin-1")]
 
 
 # Line 140 falls in epoch 2 (12 setup lines, 1 checkpoint read, 100 per epoch, 1 checkpoint read).
