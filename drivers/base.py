@@ -4,7 +4,9 @@ Rules every driver inherits (STYLE.md, drivers/):
 
 * every line sent or received is logged (logger ``aeqprop.drivers``, DEBUG, with the instrument's name);
 * a transport failure or an unparseable reply raises :class:`~aeqprop.system.InstrumentFault` naming the
-  instrument and the command;
+  instrument and the command, quoting the reply within a bound (:func:`quote`); NaN and inf are never data;
+* after such a fault the link is dirty: the next query first clears it (:meth:`Instrument.clear_link`);
+* :meth:`Instrument.identify` sends ``*CLS`` and ``*IDN?`` and refuses an instrument of another model;
 * :meth:`Instrument.check_errors` drains the error queue with a bound; any entry raises;
 * numbers go out in one canonical form, :func:`fmt` (``repr`` of a float: round-trip exact);
 * :class:`Limits` are declared once; its validators raise :class:`~aeqprop.system.LimitViolation` before a

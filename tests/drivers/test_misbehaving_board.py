@@ -104,3 +104,24 @@ def test_seeded_board_draws_kind_and_line(tmp_path: Path) -> None:
         assert all(100 <= m.at <= 120 for m in a.misbehaviours)
     assert len(drawn) >= 12 and drawn & set(LINK_KINDS) and drawn & set(BOARD_KINDS)
     assert virtual_instrument  # the honest board of `aeqprop serve` is the same class without misbehaviours
+
+
+def test_fault_while_resume_reprograms_is_a_failed_run(undisturbed: dict, tmp_path: Path, capsys) -> None:
+    """A read-back that disagrees while ``--resume`` reprograms the checkpoint (PROG:SET) exits 1, not 2, and the
+    summary says failed; the checkpoint is untouched, so the next --resume succeeds."""
+    sim, _ = write_protocols(tmp_path)
+    out = tmp_path / "run"
+    with board(sim, [Misbehaviour("nan", TRAINING_LINE)]) as server:
+        assert main(["run", str(rig_protocol(tmp_path, server.resource)), "--out", str(out), "--no-progress"]) == 1
+        port = server.port
+    capsys.readouterr()
+    with board(sim, [Misbehaviour("drift", 13)], port=port) as server:  # line 13: PROG:SET <b>;:PAR?;:SYST:ERR?
+        rig = rig_protocol(tmp_path, server.resource)
+        assert main(["run", str(rig), "--resume", str(out), "--no-progress"]) == 1
+        assert server.instrument.log[12].startswith("PROG:SET ") and server.instrument.fired == [("drift", 13)]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "was programmed" in err and "Traceback" not in err
+    assert json.loads((out / "summary.json").read_text())["status"] == "failed"
+    with board(sim, port=port) as server:
+        resumed = train(rig_protocol(tmp_path, server.resource), out, "--resume", str(out))
+    assert resumed["code"] == 0 and resumed["summary"]["test_accuracy"] == undisturbed["summary"]["test_accuracy"]

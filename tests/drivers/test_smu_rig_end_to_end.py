@@ -311,3 +311,21 @@ def test_serve_bench_command_lists_every_instrument(aeqprop_cmd: list[str]) -> N
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+
+
+def test_limit_violation_mid_run_exits_2_with_the_run_failed(tmp_path: Path, capsys) -> None:
+    """A learning rate so large that a bias step would exceed max_current_a: LimitViolation mid-run is bad input
+    (exit 2, as documented), nothing beyond the limit is sent, the summary says failed and the SMUs end off."""
+    sim, _ = write_protocols(tmp_path, train=4, test=4)
+    with served(sim) as (bench, resources):
+        _, rig = write_protocols(tmp_path, resources, train=4, test=4)
+        rig.write_text(rig.read_text().replace("lr = 0.1", "lr = 1e6"))
+        code = main(["run", str(rig), "--out", str(tmp_path / "run"), "--no-progress"])
+        instruments = bench.instruments()
+        assert eventually(lambda: all(i.closed == set() if name == "matrix" else i.output is False
+                                      for name, i in instruments.items()))
+        assert not any(line.startswith(":SOUR:CURR ") and abs(float(line.split()[1])) > 5.0
+                       for i in instruments.values() for line in i.log)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "LimitViolation" in err and "exceeds the limit" in err
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "failed"
