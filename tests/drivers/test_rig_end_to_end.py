@@ -192,3 +192,16 @@ def test_fault_stops_with_checkpoint_and_resume_matches(reference: dict, tmp_pat
     assert resumed["summary"]["test_accuracy"] == undisturbed["summary"]["test_accuracy"]
     for name, value in undisturbed["params"].items():
         np.testing.assert_allclose(resumed["params"][name], value, rtol=1e-7, atol=1e-10, err_msg=name)
+
+
+def test_bench_on_a_rig_switches_the_outputs_off_again(tmp_path: Path, capsys) -> None:
+    """`aeqprop bench fidelity` builds the rig (outputs on), then cannot get a true gradient from hardware: it
+    fails with one line, and the board's outputs are off again (confirmed) before it returns."""
+    sim, _ = write_protocols(tmp_path)
+    with served(sim) as server:
+        _, rig = write_protocols(tmp_path, server.resource)
+        code = main(["bench", "fidelity", str(rig), "--samples", "1"])
+        board = server.instrument
+        assert code == 2 and board.log[-1] == "OUTP:STAT OFF;:OUTP:STAT?;:SYST:ERR?"
+        assert board.process("OUTP:STAT?").text == "0"
+    assert capsys.readouterr().err.count("\n") == 1
