@@ -349,6 +349,7 @@ class SmuRig:
         out = len(self._sizes) - 1
         values = [np.mean([self._measure(self._node(out, k), common) for _ in range(reads)])
                   for k in range(self.spec.n_outputs)]
+        self.meter.check_errors("reading the outputs")  # the error queue, drained after every phase
         return np.array(values)[None, :]
 
     def snapshot(self) -> dict[str, np.ndarray]:
@@ -368,9 +369,16 @@ class SmuRig:
         if self._closed:
             return
         self._closed = True
-        failures = _close_all([self.pulser, *self.nudgers, *self.sources, *self.biases, self.meter, self.matrix])
+        failures = []
+        for instrument in [*self.sources, *self.nudgers, *self.biases, self.meter, self.pulser, self.matrix]:
+            try:  # errors queued since the last phase (e.g. during evaluation) still fail the run
+                if instrument.replies:
+                    instrument.check_errors("the run, before closing")
+            except InstrumentFault as exc:
+                failures.append(str(exc))
+        failures += _close_all([self.pulser, *self.nudgers, *self.sources, *self.biases, self.meter, self.matrix])
         if failures:
-            raise InstrumentFault("smu-rig: outputs not confirmed off: " + "; ".join(failures)[:400])
+            raise InstrumentFault("smu-rig: " + "; ".join(failures)[:400])
 
     # --- local / program -------------------------------------------------------------------------------
     def read_local(self, reads: int = 1) -> dict[str, np.ndarray]:
@@ -388,6 +396,7 @@ class SmuRig:
         for k, name in enumerate(self._bias, start=1):
             local[name] = -np.array([np.mean([self._measure(self._node(k, j), common) for _ in range(reads)])
                                      for j in range(self._sizes[k])])
+        self.meter.check_errors("reading the local terms")
         return local
 
     def _pulses(self, delta: float) -> list[float]:
@@ -430,6 +439,7 @@ class SmuRig:
             for volts in pulses:
                 self._pulse(volts)
         self._isolate_input(None, isolated)
+        self.pulser.check_errors("programming")
 
     def _isolate_input(self, line: int | None, isolated: int | None) -> int | None:
         """Switch off the source of input ``line`` before the pulser is routed onto it (never two sources on one
@@ -489,6 +499,7 @@ class SmuRig:
             params[name] = g
         self._isolate_input(None, isolated)
         params.update({name: level.copy() for name, level in self._bias.items()})
+        self.pulser.check_errors("reading the conductances")
         return params
 
     def set_controls(self, u: Mapping[str, np.ndarray]) -> None:

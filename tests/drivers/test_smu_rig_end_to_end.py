@@ -169,7 +169,7 @@ def test_instruments_are_used_as_wired(runs: dict) -> None:
     assert sum(line.startswith(":SOUR:VOLT ") for line in logs["source0"]) >= 48
     assert any(line.startswith(":SOUR:CURR ") and line != ":SOUR:CURR 0.0" for line in logs["bias0"])
     assert logs["meter"][:2] == ["*CLS", "*IDN?"] and logs["matrix"][:2] == ["*CLS", "*IDN?"]
-    assert {line for line in logs["meter"][9:-1]} == {":READ?", ":OUTP ON", "*OPC?"}
+    assert {line for line in logs["meter"][9:-1]} == {":READ?", ":OUTP ON", "*OPC?", ":SYST:ERR?"}
     assert any(line.startswith("channel.exclusiveclose(") and '"1C' in line for line in logs["matrix"])
     for name, log in logs.items():
         assert log[-1] == OFF[name == "matrix"], name
@@ -260,9 +260,9 @@ def test_fault_stops_the_run_with_a_checkpoint_and_resume_finishes_it(tmp_path: 
     sim, _ = write_protocols(tmp_path, train=4, test=4, epochs=2)
     undisturbed = train(sim, tmp_path / "direct")
     out = tmp_path / "run"
-    # Meter lines: *CLS and *IDN? at open, 7 to configure, 1 output on, 1 *OPC?; then 3 + 2 x (32 drops + 7 nodes)
-    # per training sample and 3 per test sample.
-    epoch = 4 * (3 + 2 * 39) + 4 * 3
+    # Meter lines: *CLS and *IDN? at open, 7 to configure, 1 output on, 1 *OPC?; then 3 outputs + 2 x (32 + 12
+    # drops + 7 nodes) per training sample and 3 per test sample, each phase followed by an error-queue read.
+    epoch = 4 * (3 + 1 + 2 * (51 + 1)) + 4 * (3 + 1)
     with served(sim, faults=f"garble@{11 + epoch + 100}", fault_on="meter") as (bench, resources):
         _, rig = write_protocols(tmp_path, resources, train=4, test=4, epochs=2)
         assert main(["run", str(rig), "--out", str(out), "--no-progress"]) == 1
