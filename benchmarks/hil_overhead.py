@@ -212,7 +212,7 @@ def main() -> int:
         protocol = validate_raw(rig_raw(sim_path, "TCPIP0::127.0.0.1::1::SOCKET"), "rig")
         cfg = protocol.system
         board = CrossbarFrontEnd(link, "crossbar", cfg.limits, cfg.data_format, cfg.readback_every,
-                                 cfg.program_precision)
+                                 cfg.program_precision, cfg.program_rides_along)
         system = CrossbarRig(board, cfg)
         if repeat == 0:
             calls.clear()  # keep the training epoch's calls only

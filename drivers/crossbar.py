@@ -112,11 +112,16 @@ class BoardInfo:
 
 @dataclass(frozen=True)
 class _Write:
-    """A buffered write-only command, the query that reads it back and the values it must read back."""
+    """A buffered write-only command, the query that reads it back (None: none) and what it must read back.
+
+    Settings must read back exactly; a programming step (``program``) within the precision, through
+    :meth:`CrossbarFrontEnd._verify` (``expected`` None: the parameters were not known, only their bounds)."""
 
     command: bytes
-    echo: str
-    expected: np.ndarray
+    echo: str | None
+    expected: np.ndarray | None
+    count: int
+    program: bool = False
 
 
 class CrossbarFrontEnd(Instrument):
@@ -125,16 +130,22 @@ class CrossbarFrontEnd(Instrument):
     ``readback_every``: read the parameters back after every N-th programming step (0: only when they are read
     anyway, at checkpoints). ``precision``: the board's stated absolute precision of a programmed parameter
     (parameter units); a read-back further than that (plus :data:`READBACK_RTOL`) from what was asked is a fault.
+    ``program_rides_along``: a programming step (with its read-back) goes out in front of the next round trip
+    instead of its own, so a training sample costs 3 round trips instead of 4; its errors and read-back are
+    checked in that round trip, before anything else is programmed. Close sends a step still waiting, unless a
+    fault came first.
     """
 
     def __init__(self, transport: Transport, name: str = "crossbar", limits: Limits | None = None,
-                 data_format: str = "binary", readback_every: int = 1, precision: float = 0.0) -> None:
+                 data_format: str = "binary", readback_every: int = 1, precision: float = 0.0,
+                 program_rides_along: bool = True) -> None:
         if data_format not in DATA_FORMATS:
             raise ValueError(f"{name}: data_format must be one of {sorted(DATA_FORMATS)}, got {data_format!r}")
         super().__init__(transport, name, limits)
         self.data_format = data_format
         self.readback_every = int(readback_every)
         self.precision = float(precision)
+        self.program_rides_along = program_rides_along
         self._pending: list[_Write] = []
         self._prefetched: tuple[str, np.ndarray] | None = None
         self.info: BoardInfo | None = None
@@ -215,6 +226,13 @@ class CrossbarFrontEnd(Instrument):
         After a fault the switch-off goes out first, before the link is cleared, so that it is sent whatever
         state the link is in; the read-back then follows on a clean link.
         """
+        unsent: InstrumentFault | None = None
+        if not self._dirty and any(p.program for p in self._pending):  # a step computed before close: send it
+            self._pending = [p for p in self._pending if p.program]
+            try:
+                self._exchange([], [], "programming")
+            except InstrumentFault as exc:
+                unsent = exc
         self._pending.clear()
         self._prefetched = None
         if self._dirty:
@@ -222,6 +240,8 @@ class CrossbarFrontEnd(Instrument):
         state, = self._exchange([], [("OUTP:STAT OFF;:OUTP:STAT?", TEXT)], "switching outputs off")
         if state.strip() != "0":
             raise self.fault(f"{self.name}: outputs still on after 'OUTP:STAT OFF' (reply {quote(state)})")
+        if unsent is not None:
+            raise unsent
 
     # --- buffered writes (checked before buffering) ----------------------------------------------------------
     def set_levels(self, levels: np.ndarray) -> None:
@@ -230,7 +250,7 @@ class CrossbarFrontEnd(Instrument):
         levels = np.asarray(levels, dtype=np.float64)
         self._require_limits().check_voltage(levels * info.input_gain_v, self.name, "input voltage")
         self._prefetched = None
-        self._pending.append(_Write(b"INP:LEV " + self._encode(levels), "INP:LEV?", levels.copy()))
+        self._pending.append(_Write(b"INP:LEV " + self._encode(levels), "INP:LEV?", levels.copy(), levels.size))
 
     def set_nudge(self, beta: float, target: np.ndarray | None) -> None:
         """Buffer ``OUTP:NUDG``: nudge strength and, when given, target voltages (board order).
@@ -241,7 +261,7 @@ class CrossbarFrontEnd(Instrument):
         if target is None:
             expected = np.zeros(1 + info.n_outputs)
             expected[0] = beta
-            self._pending.append(_Write(f"OUTP:NUDG {fmt(beta)}".encode("ascii"), "OUTP:NUDG?", expected))
+            self._pending.append(_Write(f"OUTP:NUDG {fmt(beta)}".encode("ascii"), "OUTP:NUDG?", expected, expected.size))
             return
         target = np.asarray(target, dtype=np.float64)
         self._require_limits().check_voltage(target, self.name, "nudge target voltage")
@@ -251,7 +271,7 @@ class CrossbarFrontEnd(Instrument):
             command = b"OUTP:NUDG " + self._encode(expected)
         else:
             command = f"OUTP:NUDG {fmt(beta)},".encode("ascii") + self._encode(target)
-        self._pending.append(_Write(command, "OUTP:NUDG?", expected))
+        self._pending.append(_Write(command, "OUTP:NUDG?", expected, expected.size))
 
     # --- round trips ---------------------------------------------------------------------------------------
     def _exchange(self, writes: list[bytes], queries: list[tuple[str, int | None]], what: str) -> list:
@@ -262,16 +282,17 @@ class CrossbarFrontEnd(Instrument):
         """
         pending, self._pending = self._pending, []
         self._prefetched = None
-        kinds: list[int | None] = [p.expected.size for p in pending]
+        checked = [p for p in pending if p.echo is not None]
+        kinds: list[int | None] = [p.count for p in checked]
         parts = []
         for p in pending:
-            parts += [p.command, p.echo.encode("ascii")]
+            parts += [p.command] if p.echo is None else [p.command, p.echo.encode("ascii")]
         for command, kind in queries:
             parts.append(command.encode("ascii"))
             kinds.append(kind)
         parts.append(b"SYST:ERR?")
         kinds.append(TEXT)
-        label = ";:".join([*(p.echo for p in pending), *(c for c, _ in queries), "SYST:ERR?"])
+        label = ";:".join([*(p.echo for p in checked if p.echo), *(c for c, _ in queries), "SYST:ERR?"])
         if self._dirty:
             self.clear_link()
         self.write_raw(b";:".join(writes + parts))
@@ -280,12 +301,16 @@ class CrossbarFrontEnd(Instrument):
         except InstrumentFault as exc:
             raise self._with_errors(exc, what) from None
         self.check_errors(what, self.parse_error(replies[-1]))
-        for p, echoed in zip(pending, replies, strict=False):
-            if not np.array_equal(echoed, p.expected):
+        for p, echoed in zip(checked, replies, strict=False):
+            if p.program:
+                self._verify(echoed, "PROG:INCR;:PAR?", p.expected)
+            elif not np.array_equal(echoed, p.expected):
                 raise self.fault(f"{self.name}: {p.echo!r} read back {quote(str(np.asarray(echoed).tolist()))}, "
-                                 f"not what was sent ({quote(str(p.expected.tolist()))}): the command was not applied")
-            self._settings[p.echo] = p.command
-        return replies[len(pending):-1]
+                                 f"not what was sent ({quote(str(np.asarray(p.expected).tolist()))}): the command "
+                                 f"was not applied")
+            else:
+                self._settings[str(p.echo)] = p.command
+        return replies[len(checked):-1]
 
     def _with_errors(self, exc: InstrumentFault, what: str) -> InstrumentFault:
         """``exc`` with whatever the error queue says, read on a cleared link (best effort, bounded)."""
@@ -462,10 +487,11 @@ class CrossbarFrontEnd(Instrument):
         values, = self._exchange([], [("PAR?", self._require_info().catalog_size)], "PAR?")
         return self._verify(values, "PAR?").copy()  # the driver keeps its own copy as the expected state
 
-    def _verify(self, values: np.ndarray, command: str) -> np.ndarray:
-        """``values`` read back: within the precision of what was programmed when that is known (it lies within
-        the catalog's bounds), else within the bounds themselves. NaN fails every comparison made here."""
-        expected = self._expected
+    def _verify(self, values: np.ndarray, command: str, expected: np.ndarray | None = None) -> np.ndarray:
+        """``values`` read back: within the precision of what was programmed (``expected``, default the driver's
+        model) when that is known (it lies within the catalog's bounds), else within the bounds themselves.
+        NaN fails every comparison made here."""
+        expected = self._expected if expected is None else expected
         if expected is not None and not np.array_equal(values, expected):  # exact agreement: one cheap pass
             excess = np.abs(values - expected)
             excess -= READBACK_RTOL * np.abs(expected)
@@ -516,6 +542,13 @@ class CrossbarFrontEnd(Instrument):
         else:
             expected = None
         write = f"{header} ".encode("ascii") + self._encode(flat)
+        if header == "PROG:INCR" and self.program_rides_along:
+            if any(p.program for p in self._pending):  # one step waiting at most: each read-back has its model
+                self._exchange([], [], header)
+            self._pending.append(_Write(write, "PAR?" if readback else None, expected, info.catalog_size, True))
+            self._prefetched = None
+            self._expected = expected
+            return
         queries: list[tuple[str, int | None]] = [("PAR?", info.catalog_size)] if readback else []
         replies = self._exchange([write], queries, header)
         self._expected = expected

@@ -57,6 +57,8 @@ class RigConfig(BaseModel):
                                 "after every N-th programming step and compare; 0: only at checkpoints.")
     program_precision: float = Field(default=0.0, ge=0, description="The board's stated absolute precision of a "
                                      "programmed parameter (parameter units): the read-back tolerance.")
+    program_rides_along: bool = Field(default=True, description="Send each programming step (and its read-back) "
+                                      "in front of the next round trip: 3 round trips per centered-EP sample, not 4.")
     input_gain_v: float = Field(gt=0, description="Volts per unit of input level; must match the board's INP:GAIN?.")
     input_range: float = Field(default=1.0, gt=0, description="Largest |input| the data presents (digits: 1).")
     input_channels: list[int] | None = Field(default=None, description="Board input channel of each input (default 0..inputs-1).")
@@ -106,7 +108,7 @@ class RigConfig(BaseModel):
         except TransportError as exc:
             raise InstrumentFault(f"rig: {exc}") from None
         board = CrossbarFrontEnd(link, "crossbar", self.limits, self.data_format, self.readback_every,
-                                 self.program_precision)
+                                 self.program_precision, self.program_rides_along)
         try:
             return CrossbarRig(board, self)
         except BaseException:

@@ -15,6 +15,7 @@ CATALOG = b"g1 2x1 S 1 weight 0.0 inf,b1 1 A 1 bias -inf inf\n"
 START = "0.5,0.25,0.0"  # the parameters the board reports at configuration
 CONFIG = dict(kind="rig", inputs=2, outputs=1, resource="TCPIP0::127.0.0.1::1::SOCKET", input_gain_v=2.0,
               pulse_amplitude_v=1.0, pulse_width_s=1e-4, data_format="ascii", prefetch=False, settle_poll_s=1e-4,
+              program_rides_along=False,
               settle_timeout_s=0.05, limits={"max_voltage_v": 2.0, "max_current_a": 1e-3, "max_pulse_v": 1.5})
 
 
@@ -50,7 +51,8 @@ def rig(extra: list, **config) -> tuple[CrossbarRig, Transcript]:
     cfg = RigConfig.model_validate({**CONFIG, **config})
     start = START.encode() if cfg.data_format == "ascii" else _encode(np.array([0.5, 0.25, 0.0]), cfg.data_format)
     link = Transcript(setup(FORMS[cfg.data_format], start) + extra)
-    board = CrossbarFrontEnd(link, "crossbar", cfg.limits, cfg.data_format, cfg.readback_every, cfg.program_precision)
+    board = CrossbarFrontEnd(link, "crossbar", cfg.limits, cfg.data_format, cfg.readback_every, cfg.program_precision,
+                             cfg.program_rides_along)
     return CrossbarRig(board, cfg), link
 
 
@@ -84,6 +86,42 @@ def test_one_ep_sample_is_four_round_trips_with_prefetch() -> None:
     system.relax()  # not settled at first: the prefetched terms are stale and must be read again
     assert system.read_local()["b1"].tolist() == [-0.2]
     system.program({"g1": np.array([[-0.001], [0.0]]), "b1": np.array([0.5])})
+    link.assert_done()
+
+
+def test_programming_rides_along_with_the_next_phase() -> None:
+    """With program_rides_along, the step goes out in front of the next sample's first phase, its read-back and
+    errors checked in that round trip: 3 round trips per centered-EP sample. Close sends a step still waiting."""
+    step = {"g1": np.array([[-0.001], [0.0]]), "b1": np.array([0.5])}
+    system, link = rig([
+        e(f"PROG:INCR -0.001,0.0,0.5;:PAR?;:{LEV};:{FREE};:INIT;:STAT:SETT?;:MEAS:OUT? 1",
+          "0.499,0.25,0.5;0.5,0.25;0.0,0.0;1,3,1e-07;0.3"),
+        e("PROG:INCR -0.001,0.0,0.5;:PAR?", "0.498,0.25,1.0"),
+        e("OUTP:STAT OFF;:OUTP:STAT?", "0"),
+    ], prefetch=True, program_rides_along=True)
+    system.program(step)
+    system.clamp(np.array([[0.5, 0.25]]))
+    system.nudge(0.0)
+    system.relax()
+    assert system.read_outputs().tolist() == [[0.3]]
+    system.program(step)
+    system.close()
+    link.assert_done()
+
+
+def test_a_step_that_was_not_applied_is_caught_in_the_next_round_trip() -> None:
+    """A board that ignored the riding step reads back the old parameters: a fault before anything else is
+    programmed, and close then sends nothing more to program."""
+    step = {"g1": np.array([[-0.001], [0.0]]), "b1": np.array([0.5])}
+    system, link = rig([
+        e(f"PROG:INCR -0.001,0.0,0.5;:PAR?;:{LEV};:INIT;:STAT:SETT?", f"{START};0.5,0.25;1,3,1e-07"),
+        (b"OUTP:STAT OFF\n", None), *CLEAR, e("OUTP:STAT OFF;:OUTP:STAT?", "0"),
+    ], program_rides_along=True)
+    system.program(step)
+    system.clamp(np.array([[0.5, 0.25]]))
+    with pytest.raises(InstrumentFault, match=r"g1\[0, 0\] reads back 0.5 but 0.499 was programmed \(2 of 3"):
+        system.relax()
+    system.close()
     link.assert_done()
 
 

@@ -23,9 +23,10 @@ from aeqprop.simulators.virtual.misbehave import BOARD_KINDS, LINK_KINDS, Misbeh
 from .test_rig_end_to_end import train, write_protocols
 
 # Lines of a run (binary lists, 20 train / 20 test samples, 2 epochs): 12 setup, 1 checkpoint (epoch 0),
-# epoch 1 = 80 training + 20 evaluation lines, 1 checkpoint, epoch 2 = lines 115-214, checkpoint 215, close 216.
-TRAINING_LINE = 150
-EVALUATION_LINE = 200
+# epoch 1 = 60 training + 20 evaluation lines, 1 checkpoint, epoch 2 = lines 95-174 (evaluation from 155),
+# checkpoint 175, close 176.
+TRAINING_LINE = 130
+EVALUATION_LINE = 165
 
 
 def board(sim: Path, misbehaviours: list[Misbehaviour] | None = None, faults: FaultPlan | None = None,
@@ -79,7 +80,11 @@ def test_misbehaviour_stops_cleanly_and_resume_matches(undisturbed: dict, tmp_pa
     assert summary["status"] == "failed"
     fired = device.fired[0][1] if kind in BOARD_KINDS else line
     assert kind not in BOARD_KINDS or device.fired, "the misbehaviour never fired"
-    assert not [x for x in log[fired:] if x.startswith("PROG:")], "programmed after the misbehaviour"
+    # Nothing is programmed after the misbehaviour. An error entry queued after a reply was formed ("error") can
+    # only show in the next round trip, whose riding step (computed from checked replies) is then applied; the
+    # history check below shows that step was the undisturbed run's own.
+    after = log[fired + 1:] if kind == "error" else log[fired:]
+    assert not [x for x in after if x.startswith("PROG:")], "programmed after the misbehaviour"
     for step, params in enumerate(device.history):  # every state the device went through was a correct one
         assert np.array_equal(params, undisturbed["history"][step]), step
     # A fresh, honest board at the same resource: resume reprograms the checkpoint and re-runs the epoch.

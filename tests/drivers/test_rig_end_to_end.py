@@ -120,10 +120,10 @@ def test_training_over_visa_tcp_equals_the_simulator(reference: dict) -> None:
 
 
 def test_round_trips_per_sample(reference: dict) -> None:
-    """A centered-EP sample costs 4 round trips (3 settles carrying their reads and read-backs, 1 program carrying
-    the parameter read-back), inference 1; checkpoints at epochs 0, 1, 2."""
+    """A centered-EP sample costs 3 round trips (3 settles carrying their reads and read-backs; the programming
+    step and its parameter read-back ride in front of the next one), inference 1; checkpoints at epochs 0, 1, 2."""
     setup, checkpoints, close = 12, 3, 1
-    assert reference["lines"] == setup + 2 * (20 * 4 + 20 * 1) + checkpoints + close
+    assert reference["lines"] == setup + 2 * (20 * 3 + 20 * 1) + checkpoints + close
 
 
 def test_training_over_a_serial_pty_equals_the_simulator(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
                    b":MEAS:OUT? 1;:SYST:ERR?").decode("latin-1")]
 
 
-# Line 140 falls in epoch 2 (12 setup lines, 1 checkpoint read, 100 per epoch, 1 checkpoint read).
+# Line 140 falls in epoch 2 (12 setup lines, 1 checkpoint read, 80 per epoch, 1 checkpoint read).
 @pytest.mark.parametrize("fault", ["garble@140", "error@140", "disconnect@140", "drop@140"])
 def test_fault_stops_with_checkpoint_and_resume_matches(reference: dict, tmp_path: Path, capsys, fault: str) -> None:
     """A fault mid-epoch stops the run with one error line and the epoch-1 checkpoint; --resume then finishes
