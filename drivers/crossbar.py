@@ -7,6 +7,9 @@ and every round trip ends with ``SYST:ERR?``::
 
     INP:LEV <list>;:INP:LEV?;:OUTP:NUDG <beta>,<list>;:OUTP:NUDG?;:INIT;:STAT:SETT?;:MEAS:OUT? 1;:SYST:ERR?
 
+A programming step (``PROG:INCR <list>;:PAR?``) rides in front of the next round trip, so a centered-EP sample
+costs 3 round trips.
+
 Lists travel as IEEE-488.2 definite-length binary blocks of big-endian float64 (``FORM:DATA REAL,64``, the
 default: ``#<n><length><bytes>``, what pyvisa's ``write_binary_values(..., datatype="d", is_big_endian=True)``
 sends), as hex float64 (``FORM:DATA HEX``) or as decimal text (``FORM:DATA ASC``).
