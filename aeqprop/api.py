@@ -28,7 +28,7 @@ from .rules import LearningRule
 from .rundir import RUN_RECORD, RunDirectory, RunDirError
 from .runview import write_param_specs
 from .settings import ProtocolError, RuleSettings, SystemSettings
-from .system import AeqpropError, PhysicalSystem
+from .system import AeqpropError, LimitViolation, PhysicalSystem
 from .tracking import Tracker, TrackingError, watch
 from .trainer import EpochCallback, Trainer, TrainSettings
 
@@ -211,26 +211,37 @@ class Experiment:
         trainer = Trainer(self.system, self.rule, self.data, self.settings, self.shuffle_rng, None, callback)
         run_dir = None if out is None else self._open(out, resume)
         trainer.run_dir = run_dir
-        if run_dir is not None and resume:
-            trainer.resume()
-            log(f"resuming {run_dir.path} after epoch {trainer.state.epoch}")
-        elif run_dir is not None:
-            write_param_specs(run_dir.path, self.system.spec)  # device views in plots and reports
-            log(f"run directory: {run_dir.path}")
-        tracker = self._watch(trainer, run_dir, resume, callback)
-        log(f"{self.system.spec.description}; {len(self.data.x_train)} train / {len(self.data.x_test)} test samples")
+        tracker: Tracker | None = None
         try:
+            if run_dir is not None and resume:
+                trainer.resume()  # reprograms the checkpoint: an instrument fault here is a failed run (exit 1)
+                log(f"resuming {run_dir.path} after epoch {trainer.state.epoch}")
+            elif run_dir is not None:
+                write_param_specs(run_dir.path, self.system.spec)  # device views in plots and reports
+                log(f"run directory: {run_dir.path}")
+            tracker = self._watch(trainer, run_dir, resume, callback)
+            log(f"{self.system.spec.description}; {len(self.data.x_train)} train / "
+                f"{len(self.data.x_test)} test samples")
             trainer.fit()
+            self.system.close()  # outputs that cannot be confirmed off make the run failed
         except AeqpropError as exc:
+            if isinstance(exc, TrackingError):
+                raise
+            try:
+                self.system.close()  # outputs off now; a failure to confirm it joins the one error line
+            except AeqpropError as close_exc:
+                exc = type(exc)(f"{exc}; closing: {close_exc}")
             self._close(tracker, "failed")
             self._finish(run_dir, trainer, "failed", str(exc))
             if run_dir is None:
                 where = "no run directory"
-            elif trainer.checkpoint_epoch:
+            elif trainer.checkpoint_epoch is not None:
                 where = f"last checkpoint after epoch {trainer.checkpoint_epoch}; continue with --resume {run_dir.path}"
             else:
-                where = "no checkpoint yet (it stopped during the first epoch)"
-            raise RunFailed(f"{type(exc).__name__}: {exc} ({where})") from exc
+                where = "no checkpoint yet"
+            failed = RunFailed(f"{type(exc).__name__}: {exc} ({where})")
+            failed.exit_code = 2 if isinstance(exc, LimitViolation) else 1  # limits are bad input (README)
+            raise failed from exc
         except BaseException as exc:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self._close(tracker, status)
@@ -276,8 +287,13 @@ class Experiment:
     def __enter__(self) -> Experiment:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            self.close()
+        except AeqpropError:
+            if exc_type is None:
+                raise
+            # leaving on an error already: that error is the one reported (fit joins a failed close to it)
 
 
 def check_out(out: str | Path, resume: bool, record: dict[str, Any], *, from_protocol: bool) -> None:

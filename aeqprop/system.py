@@ -32,6 +32,8 @@ class AeqpropError(Exception):
 class NotSettled(AeqpropError):
     """A relaxation did not reach equilibrium within its budget (sweeps, time or tolerance)."""
 
+    exit_code = 1  # a fault of the system, not bad input
+
 
 class CapabilityError(AeqpropError):
     """A learning rule asked for an operation the system does not offer."""
@@ -43,6 +45,8 @@ class LimitViolation(AeqpropError):
 
 class InstrumentFault(AeqpropError):
     """An instrument failed (timeout, garbled reply, error queue not empty): the run must stop."""
+
+    exit_code = 1  # a fault, not bad input: even when it happens while a system is built or restored
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,8 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train until ``epochs`` (continuing from the loaded state) and return the summary."""
         s = self.settings
+        if self.checkpoint_epoch is None:
+            self.save()  # epoch 0: a fault in the first epoch can resume from the untouched start
         while self.state.epoch < s.epochs:
             metrics = self.train_epoch()
             self.state.history.append(metrics)

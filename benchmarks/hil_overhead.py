@@ -4,7 +4,8 @@ Trains a rig protocol against a virtual crossbar board and splits the time per t
 
 * round trips and bytes per sample (counted at the board);
 * **transport**: the same lines and replies exchanged through pyvisa-py with a replay server in another
-  process that does no work (the transport's own round-trip time);
+  process that does no work, read with exactly the transport calls the driver made (line reads up to ``;`` or
+  ``\n`` for text parts, exact-length reads for binary blocks): the transport's own cost;
 * **controller**: the same training with the link replaced by an in-memory replay of the recorded transcript
   (driver formatting/parsing, rig, EP rule, optimizer and trainer; no I/O, no instrument);
 * **instrument**: time the virtual board spent answering (simulation and reply formatting);
@@ -126,6 +127,47 @@ def replay_server(path: str) -> int:
     return 0
 
 
+def _bytes(text: str) -> bytes:
+    """A line as it travels: latin-1 keeps the bytes of binary blocks."""
+    return text.encode("latin-1")
+
+
+class Recording:
+    """A transport wrapper that notes every call (write, line read up to a byte, exact read) in ``calls``."""
+
+    def __init__(self, inner, calls: list) -> None:
+        self.inner, self.calls = inner, calls
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(("write", data))
+        self.inner.write(data)
+
+    def read_line(self, termination: bytes) -> bytes:
+        self.calls.append(("line", termination))
+        return self.inner.read_line(termination)
+
+    def read_exact(self, count: int) -> bytes:
+        self.calls.append(("exact", count))
+        return self.inner.read_exact(count)
+
+    def discard(self) -> None:
+        self.inner.discard()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _training_calls(calls: list, lines: int) -> int:
+    """How many recorded calls belong to the first ``lines`` written lines (the training epoch)."""
+    writes = 0
+    for k, (kind, _) in enumerate(calls):
+        if kind == "write":
+            if writes == lines:
+                return k
+            writes += 1
+    return len(calls)
+
+
 def spawn(cmd: list[str], pattern: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
@@ -156,21 +198,29 @@ def main() -> int:
     eval_lines, close_lines = 1, 1  # one test sample (settle carrying its output read), then outputs off
     train_pairs = pairs[setup : len(pairs) - eval_lines - close_lines]
     per_sample = len(train_pairs) / n
-    sent_bytes = sum(len(line) + 1 for line, _ in train_pairs) / n
-    received_bytes = sum(len(r) + 1 for _, r in train_pairs if r is not None) / n
+    sent_bytes = sum(len(_bytes(line)) + 1 for line, _ in train_pairs) / n
+    received_bytes = sum(len(_bytes(r)) + 1 for _, r in train_pairs if r is not None) / n
     instrument_s = sum(board_s[setup:]) / n
 
     # Controller: the same training over an in-memory replay of the transcript.
     controller = []
-    for _ in range(args.repeats):
-        link = Transcript([(line.encode() + b"\n", None if r is None else r.encode() + b"\n") for line, r in pairs])
+    calls: list[tuple[str, bytes | int]] = []
+    for repeat in range(args.repeats):
+        link = Transcript([(_bytes(line) + b"\n", None if r is None else _bytes(r) + b"\n") for line, r in pairs])
+        if repeat == 0:  # the transport calls the driver makes, replayed over pyvisa-py below
+            link = Recording(link, calls)
         protocol = validate_raw(rig_raw(sim_path, "TCPIP0::127.0.0.1::1::SOCKET"), "rig")
-        system = CrossbarRig(CrossbarFrontEnd(link, "crossbar", protocol.system.limits), protocol.system)
+        cfg = protocol.system
+        board = CrossbarFrontEnd(link, "crossbar", cfg.limits, cfg.data_format, cfg.readback_every,
+                                 cfg.program_precision, cfg.program_rides_along)
+        system = CrossbarRig(board, cfg)
+        if repeat == 0:
+            calls.clear()  # keep the training epoch's calls only
         controller.append(train_epoch(system, protocol) / n)
 
     # Transport: pyvisa-py to a replay server (own process) answering the same lines with the same replies.
     replies_path = tmp / "replies.json"
-    replies_path.write_text(json.dumps([r for _, r in train_pairs if r is not None]))
+    replies_path.write_text(json.dumps([r for _, r in train_pairs if r is not None]))  # latin-1 text
     proc, port = spawn([sys.executable, __file__, "--replay-server", str(replies_path)], r"(\d+)")
     transport = []
     try:
@@ -178,13 +228,16 @@ def main() -> int:
         from aeqprop.drivers.transport import VisaTransport
 
         link = VisaTransport(f"TCPIP0::127.0.0.1::{port}::SOCKET", timeout_s=10)
-        wire = [(line.encode() + b"\n", r is not None) for line, r in train_pairs]
+        wire = calls[: _training_calls(calls, len(train_pairs))]
         for _ in range(args.repeats):
             start = time.perf_counter()
-            for data, answered in wire:
-                link.write(data)
-                if answered:
-                    link.read_line(b"\n")
+            for kind, arg in wire:
+                if kind == "write":
+                    link.write(arg)  # type: ignore[arg-type]
+                elif kind == "line":
+                    link.read_line(arg)  # type: ignore[arg-type]
+                else:
+                    link.read_exact(arg)  # type: ignore[arg-type]
             transport.append((time.perf_counter() - start) / n)
         link.close()
         rm.close()
@@ -219,6 +272,7 @@ def main() -> int:
         "instrument_s_per_sample": instrument_s,
         "total_s_per_sample": best["total_s"],
         "controller_overhead_vs_transport": best["controller_s"] / best["transport_s"],
+        "data_format": "binary (IEEE-488.2 blocks of float64), parameters read back after every step",
         "all_timings": {"controller_s": controller, "transport_s": transport, "total_s": total},
         "note": "timings on a shared machine are noisy; best of --repeats runs",
         "machine": machine(),

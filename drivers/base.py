@@ -4,7 +4,9 @@ Rules every driver inherits (STYLE.md, drivers/):
 
 * every line sent or received is logged (logger ``aeqprop.drivers``, DEBUG, with the instrument's name);
 * a transport failure or an unparseable reply raises :class:`~aeqprop.system.InstrumentFault` naming the
-  instrument and the command;
+  instrument and the command, quoting the reply within a bound (:func:`quote`); NaN and inf are never data;
+* after such a fault the link is dirty: the next query first clears it (:meth:`Instrument.clear_link`);
+* :meth:`Instrument.identify` sends ``*CLS`` and ``*IDN?`` and refuses an instrument of another model;
 * :meth:`Instrument.check_errors` drains the error queue with a bound; any entry raises;
 * numbers go out in one canonical form, :func:`fmt` (``repr`` of a float: round-trip exact);
 * :class:`Limits` are declared once; its validators raise :class:`~aeqprop.system.LimitViolation` before a
@@ -18,6 +20,7 @@ from __future__ import annotations
 import binascii
 import logging
 import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
@@ -30,12 +33,23 @@ from aeqprop.system import InstrumentFault, LimitViolation
 
 from .transport import Transport, TransportError
 
-__all__ = ["Instrument", "Limits", "fmt", "fmt_hex", "fmt_list", "parse_float", "parse_floats", "parse_hex"]
+__all__ = ["Instrument", "Limits", "fmt", "fmt_hex", "fmt_list", "parse_float", "parse_floats", "parse_hex", "quote"]
 
 log = logging.getLogger("aeqprop.drivers")
 
 #: Error-queue entries read at most per drain; a queue that does not empty within it is itself a fault.
 MAX_ERROR_ENTRIES = 16
+#: Lines read at most while clearing a link before the fresh reply must have come.
+CLEAR_LINES = 4096
+#: Characters of a reply quoted in an error message at most (a misbehaving device may send megabytes).
+QUOTE_CHARS = 60
+
+
+def quote(reply: str | bytes, limit: int = QUOTE_CHARS) -> str:
+    """``repr`` of at most ``limit`` characters of a reply, with its full length when cut: one bounded line."""
+    if len(reply) <= limit:
+        return repr(reply)
+    return f"{reply[:limit]!r}... ({len(reply)} {'bytes' if isinstance(reply, bytes) else 'characters'})"
 
 
 def fmt(value: float) -> str:
@@ -67,32 +81,45 @@ def fmt_hex(values: Iterable[float] | np.ndarray) -> str:
 
 
 def parse_hex(text: str, count: int, who: str, command: str) -> np.ndarray:
-    """Read a :func:`fmt_hex` reply of exactly ``count`` values, or raise InstrumentFault quoting it."""
+    """Read a :func:`fmt_hex` reply of exactly ``count`` finite values, or raise InstrumentFault quoting it."""
     if len(text) != 16 * count:
-        raise InstrumentFault(f"{who}: expected {count} hex values in reply to {command!r}, got {len(text)} characters "
-                              f"starting {text[:40]!r}")
+        raise InstrumentFault(f"{who}: expected {count} hex values in reply to {_short(command)!r}, got "
+                              f"{len(text)} characters: {quote(text)}")
     try:
-        return np.frombuffer(binascii.unhexlify(text), dtype=">f8").astype(np.float64)  # ~20 % faster than fromhex
+        values = np.frombuffer(binascii.unhexlify(text), dtype=">f8").astype(np.float64)  # faster than fromhex
     except (ValueError, binascii.Error):
-        raise InstrumentFault(f"{who}: garbled reply to {command!r}: {text[:80]!r}") from None
+        raise InstrumentFault(f"{who}: garbled reply to {_short(command)!r}: {quote(text)}") from None
+    return check_finite(values, who, command)
 
 
 def parse_float(text: str, who: str, command: str) -> float:
-    """A reply read as one float, or :class:`InstrumentFault` quoting the raw text."""
+    """A reply read as one finite float, or :class:`InstrumentFault` quoting the raw text."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise InstrumentFault(f"{who}: garbled reply to {command!r}: {text[:80]!r}") from None
+        raise InstrumentFault(f"{who}: garbled reply to {_short(command)!r}: {quote(text)}") from None
+    if not math.isfinite(value):
+        raise InstrumentFault(f"{who}: non-finite value in reply to {_short(command)!r}: {quote(text)}")
+    return value
 
 
 def parse_floats(text: str, count: int | None, who: str, command: str) -> np.ndarray:
-    """A comma-separated reply read as floats (exactly ``count`` of them when given)."""
+    """A comma-separated reply read as finite floats (exactly ``count`` of them when given)."""
     try:
         values = np.array([float(t) for t in text.split(",")], dtype=np.float64)
     except ValueError:
-        raise InstrumentFault(f"{who}: garbled reply to {command!r}: {text[:80]!r}") from None
+        raise InstrumentFault(f"{who}: garbled reply to {_short(command)!r}: {quote(text)}") from None
     if count is not None and values.size != count:
-        raise InstrumentFault(f"{who}: expected {count} values in reply to {command!r}, got {values.size}")
+        raise InstrumentFault(f"{who}: expected {count} values in reply to {_short(command)!r}, got {values.size}: "
+                              f"{quote(text)}")
+    return check_finite(values, who, command)
+
+
+def check_finite(values: np.ndarray, who: str, command: str) -> np.ndarray:
+    """``values`` unchanged when all are finite; NaN or inf from an instrument is a fault, never data."""
+    if not np.all(np.isfinite(values)):
+        bad = int(np.sum(~np.isfinite(values)))
+        raise InstrumentFault(f"{who}: {bad} non-finite value(s) (NaN/inf) in reply to {_short(command)!r}")
     return values
 
 
@@ -166,12 +193,18 @@ class Instrument:
 
     Subclasses set the terminations and :attr:`error_query`, and implement :meth:`output_off` and, where the
     error format differs from SCPI's ``<code>,"<message>"``, :meth:`next_error`.
+
+    After a timeout or a reply that could not be trusted the link is *dirty*: a late reply may still be on its
+    way and would be read as the answer to the next query. The next query therefore first clears the link
+    (:meth:`clear_link`: discard what is waiting, then read up to the answer of a fresh ``*IDN?``/``*OPC?``).
     """
 
     write_termination = "\n"
     read_termination = "\n"
     #: Query returning the next error-queue entry (SCPI); TSP instruments override :meth:`next_error`.
     error_query = ":SYST:ERR?"
+    #: Pattern the ``*IDN?`` reply must contain (regex, case-insensitive) for :meth:`identify` to accept it.
+    model_marker: str | None = None
 
     def __init__(self, transport: Transport, name: str | None = None, limits: Limits | None = None) -> None:
         self.transport = transport
@@ -179,41 +212,70 @@ class Instrument:
         self.limits = limits
         #: Replies read so far: zero means the instrument never answered (nothing to switch off yet).
         self.replies = 0
+        #: The ``*IDN?`` reply read by :meth:`identify` (used to recognise a fresh reply when clearing the link).
+        self.identity: str | None = None
+        self._dirty = False
         #: Seconds spent sending commands and waiting for replies: the measured instrument time.
         self.busy_s = 0.0
 
     # --- lines ---------------------------------------------------------------------------------------------
+    def fault(self, message: str) -> InstrumentFault:
+        """An :class:`InstrumentFault` for ``message``; the link is marked dirty (cleared before the next query)."""
+        self._dirty = True
+        return InstrumentFault(message)
+
     def write(self, command: str) -> None:
         """Send one command line."""
-        log.debug("%s << %s", self.name, command)
+        self.write_raw(command.encode("ascii"))
+
+    def write_raw(self, data: bytes) -> None:
+        """Send one command line given as bytes (may hold binary blocks); the termination is appended."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s << %s", self.name, quote(data, 200))
         start = time.perf_counter()
         try:
-            self.transport.write((command + self.write_termination).encode("ascii"))
+            self.transport.write(data + self.write_termination.encode("ascii"))
         except TransportError as exc:
-            raise InstrumentFault(f"{self.name}: sending {_short(command)!r} failed: {exc}") from exc
+            raise self.fault(f"{self.name}: sending {quote(data.decode('latin-1'))} failed: {exc}") from exc
         finally:
             self.busy_s += time.perf_counter() - start
 
     def read(self, command: str = "") -> str:
         """Read one reply line (``command`` names what it answers, for the error message)."""
-        term = self.read_termination.encode("ascii")
+        raw = self.read_raw_until(self.read_termination.encode("ascii"), command)
+        try:
+            return raw[:-1].decode("ascii")
+        except UnicodeDecodeError:
+            raise self.fault(f"{self.name}: garbled reply to {_short(command)!r}: {quote(raw)}") from None
+
+    def read_raw_until(self, termination: bytes, command: str) -> bytes:
+        """Bytes up to and including ``termination``; a timeout or closed link is a fault."""
         start = time.perf_counter()
         try:
-            raw = self.transport.read_line(term)
+            raw = self.transport.read_line(termination)
         except TransportError as exc:
-            raise InstrumentFault(f"{self.name}: no reply to {_short(command)!r}: {exc}") from exc
+            raise self.fault(f"{self.name}: no reply to {_short(command)!r}: {exc}") from exc
         finally:
             self.busy_s += time.perf_counter() - start
-        try:
-            text = raw[: -len(term)].decode("ascii")
-        except UnicodeDecodeError:
-            raise InstrumentFault(f"{self.name}: garbled reply to {_short(command)!r}: {raw[:80]!r}") from None
-        log.debug("%s >> %s", self.name, text)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s >> %s", self.name, quote(raw, 200))
         self.replies += 1
-        return text
+        return raw
+
+    def read_exact(self, count: int, command: str) -> bytes:
+        """Exactly ``count`` bytes of a reply (binary block payloads)."""
+        start = time.perf_counter()
+        try:
+            return self.transport.read_exact(count)
+        except TransportError as exc:
+            raise self.fault(f"{self.name}: reply to {_short(command)!r} cut short: {exc}") from exc
+        finally:
+            self.busy_s += time.perf_counter() - start
 
     def query(self, command: str) -> str:
-        """Send a command line and read its one-line reply."""
+        """Send a command line and read its one-line reply (clearing a dirty link first)."""
+        if self._dirty:
+            self.clear_link()
         self.write(command)
         return self.read(command)
 
@@ -227,30 +289,72 @@ class Instrument:
         """
         reply = self.query("*OPC?")
         if reply.strip() != "1":
-            raise InstrumentFault(f"{self.name}: garbled reply to '*OPC?': {reply[:80]!r}")
+            raise self.fault(f"{self.name}: garbled reply to '*OPC?': {quote(reply)}")
+
+    def clear_link(self) -> None:
+        """Discard late replies: drop what is waiting, then read up to the answer of a fresh query.
+
+        The fresh query is ``*IDN?`` when the identity is known (its reply cannot be mistaken for a late
+        numeric reply), followed by ``*OPC?`` that must answer ``1`` at once. Failing that is a fault.
+        """
+        self._dirty = False
+        try:
+            self.transport.discard()
+        except TransportError as exc:
+            raise self.fault(f"{self.name}: cannot clear the link: {exc}") from exc
+        if self.identity is not None:
+            self.write("*IDN?")
+            marker = self.identity.encode("ascii", "replace") + self.read_termination.encode("ascii")
+            skipped = 0
+            while self.read_raw_until(self.read_termination.encode("ascii"), "*IDN?") != marker:
+                skipped += 1  # a late reply (binary blocks may hold many line ends): bounded
+                if skipped > CLEAR_LINES:
+                    raise self.fault(f"{self.name}: link not cleared: no fresh '*IDN?' reply among {CLEAR_LINES} lines")
+        self.write("*OPC?")
+        reply = self.read("*OPC?")
+        if reply.strip() != "1":
+            raise self.fault(f"{self.name}: link not cleared: '*OPC?' answered {quote(reply)}")
+
+    def identify(self) -> str:
+        """``*CLS`` (stale errors are not ours) and ``*IDN?``; refuse an instrument of another model."""
+        self.write("*CLS")
+        identity = self.query("*IDN?").strip()
+        if not identity or (self.model_marker is not None and not re.search(self.model_marker, identity, re.I)):
+            raise self.fault(f"{self.name}: '*IDN?' answered {quote(identity)}, expected a "
+                             f"{self.model_marker or 'non-empty identity'}; refusing to drive it")
+        self.identity = identity
+        return identity
 
     # --- errors --------------------------------------------------------------------------------------------
     def next_error(self) -> tuple[int, str]:
         """The next error-queue entry as (code, message); code 0 means the queue is empty."""
-        reply = self.query(self.error_query)
+        return self.parse_error(self.query(self.error_query))
+
+    def parse_error(self, reply: str) -> tuple[int, str]:
+        """``<code>,"<message>"`` read as (code, message), or a fault quoting the reply."""
         code, _, message = reply.partition(",")
         try:
-            return int(code), message.strip().strip('"')
+            return int(code), message.strip().strip('"')[:200]
         except ValueError:
-            raise InstrumentFault(f"{self.name}: garbled reply to {self.error_query!r}: {reply[:80]!r}") from None
+            raise self.fault(f"{self.name}: garbled reply to {self.error_query!r}: {quote(reply)}") from None
 
-    def check_errors(self, after: str = "configuration") -> None:
-        """Drain the error queue (at most :data:`MAX_ERROR_ENTRIES` reads); any entry raises InstrumentFault."""
+    def check_errors(self, after: str = "configuration", first: tuple[int, str] | None = None) -> None:
+        """Drain the error queue (at most :data:`MAX_ERROR_ENTRIES` reads); any entry raises InstrumentFault.
+
+        ``first`` is an entry already read (e.g. from a compound reply)."""
         errors: list[str] = []
-        for _ in range(MAX_ERROR_ENTRIES):
-            code, message = self.next_error()
-            if code == 0:
-                break
-            errors.append(f"{code} {message}")
-        else:
-            errors.append(f"(queue not empty after {MAX_ERROR_ENTRIES} reads)")
+        if first is not None and first[0] != 0:
+            errors.append(f"{first[0]} {first[1]}")
+        if first is None or first[0] != 0:
+            for _ in range(MAX_ERROR_ENTRIES):
+                code, message = self.next_error()
+                if code == 0:
+                    break
+                errors.append(f"{code} {message}")
+            else:
+                errors.append(f"(queue not empty after {MAX_ERROR_ENTRIES} reads)")
         if errors:
-            raise InstrumentFault(f"{self.name}: instrument errors after {after}: " + "; ".join(errors))
+            raise InstrumentFault(f"{self.name}: instrument errors after {after}: " + "; ".join(errors)[:400])
 
     def write_all(self, commands: Sequence[str], after: str) -> None:
         """Send configuration lines, then drain the error queue."""

@@ -5,7 +5,9 @@ Reference": ``:SOURce:FUNCtion VOLTage``, ``:SOURce:VOLTage:MODE FIXed``, ``:SOU
 ``:SOURce:VOLTage[:LEVel]``, ``:SENSe:FUNCtion "CURRent"``, ``:SENSe:CURRent:PROTection`` (compliance),
 ``:FORMat:ELEMents CURRent``, ``:OUTPut[:STATe]``, ``:READ?``, ``:SYSTem:ERRor?`` (``0,"No error"``).
 Pulses use the source-delay-measure cycle with auto output-off (``:SOURce:CLEar:AUTO ON``): the output turns
-on, waits ``:SOURce:DELay``, measures and turns off, so the pulse lasts the delay plus the integration time.
+on, waits ``:SOURce:DELay``, measures and turns off, so the pulse lasts the delay plus the integration time
+(``:SENSe:CURRent:NPLCycles``, on a fixed range ``:SENSe:CURRent:RANGe``): both are set for every pulse so that
+delay + aperture is the width checked against ``max_pulse_width_s``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ __all__ = ["Keithley2400"]
 
 class Keithley2400(SourceMeter):
     """Keithley 2400 (and 2401/2410/2420/2425/2430/2440 in DC mode) as a voltage source measuring current."""
+
+    model_marker = r"MODEL 24[0-4]\d\b"
 
     def _configure_commands(self, compliance_a: float, range_v: float | None) -> list[str]:
         rng = ":SOUR:VOLT:RANG:AUTO ON" if range_v is None else f":SOUR:VOLT:RANG {fmt(range_v)}"
@@ -41,8 +45,11 @@ class Keithley2400(SourceMeter):
         return ":READ?"
 
     def _pulse_and_read(self, volts: float, width_s: float) -> float:
+        delay, aperture = self.pulse_timing(width_s)
+        self.write(f":SENS:CURR:RANG {fmt(self._require_compliance('to pulse'))}")  # a fixed range: autorange off
+        self.write(f":SENS:CURR:NPLC {fmt(aperture * self.line_frequency_hz)}")
         self.write(":SOUR:CLE:AUTO ON")
-        self.write(f":SOUR:DEL {fmt(width_s)}")
+        self.write(f":SOUR:DEL {fmt(delay)}")
         self.write(f":SOUR:VOLT:LEV {fmt(volts)}")
         current = self.query_float(":READ?")
         self.write(":SOUR:CLE:AUTO OFF")

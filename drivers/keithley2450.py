@@ -5,9 +5,12 @@ Commands from the *Model 2450 Reference Manual* (2450-901-01), section 6 "SCPI c
 voltage source), ``:SOURce:VOLTage[:LEVel]``, ``:SOURce:VOLTage:DELay``, ``:SENSe:FUNCtion "CURR"``,
 ``:SENSe:CURRent:RANGe:AUTO``, ``:SOURce:FUNCtion CURR``, ``:SOURce:CURRent[:LEVel]``, ``:SOURce:CURRent:VLIMit``
 (voltage limit of a current source), ``:SENSe:FUNCtion "VOLT"``, ``:SENSe:VOLTage:RANGe:AUTO``, ``*OPC?``,
-``:OUTPut[:STATe]``, ``:READ?``, ``:SYSTem:ERRor[:NEXT]?``. The 2450 has no hardware pulse mode: a pulse is
-output on, source delay, one reading, output off, so its width is the delay plus the measurement and command
-latency (milliseconds, not microseconds).
+``:OUTPut[:STATe]``, ``:READ?``, ``:SYSTem:ERRor[:NEXT]?``, ``:SENSe:CURRent:NPLCycles``, ``:SENSe:CURRent:RANGe``.
+The 2450 has no hardware pulse mode in this driver: a pulse is one compound message ``:OUTP ON;:READ?;:OUTP OFF``
+executed in order by the instrument, so the output is on for the source delay plus the aperture (NPLC / line
+frequency) of a reading on a fixed current range, and goes off as soon as the reading is taken, without waiting
+for the link. Width = delay + aperture is what :class:`~aeqprop.drivers.smu.SourceMeter` checks against
+``max_pulse_width_s``; the shortest is 0.01 PLC (0.2 ms at 50 Hz).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ __all__ = ["Keithley2450"]
 
 class Keithley2450(SourceMeter):
     """Keithley 2450 as a voltage source measuring current."""
+
+    model_marker = r"MODEL 2450\b"
 
     def _configure_commands(self, compliance_a: float, range_v: float | None) -> list[str]:
         rng = ":SOUR:VOLT:RANG:AUTO ON" if range_v is None else f":SOUR:VOLT:RANG {fmt(range_v)}"
@@ -58,12 +63,15 @@ class Keithley2450(SourceMeter):
         return ":READ?"
 
     def _pulse_and_read(self, volts: float, width_s: float) -> float:
-        self.write(f":SOUR:VOLT:DEL {fmt(width_s)}")
+        delay, aperture = self.pulse_timing(width_s)
+        self.write(f":SENS:CURR:RANG {fmt(self._require_compliance('to pulse'))}")  # a fixed range: autorange off
+        self.write(f":SENS:CURR:NPLC {fmt(aperture * self.line_frequency_hz)}")
+        self.write(f":SOUR:VOLT:DEL {fmt(delay)}")
         self.write(f":SOUR:VOLT {fmt(volts)}")
-        self.write(":OUTP ON")
         try:
-            current = self.query_float(":READ?")
-        finally:
+            current = self.query_float(":OUTP ON;:READ?;:OUTP OFF")
+        except BaseException:
             self.write(":OUTP OFF")
+            raise
         self.write(":SOUR:VOLT 0.0")
         return current

@@ -7,7 +7,11 @@ Commands from the *Series 2600B System SourceMeter Instrument Reference Manual* 
 Pulse trains run as one batched script on the instrument (``loadandrunscript`` … ``endscript``): a list
 sweep whose source and end-pulse events are paced by ``trigger.timer[1]`` (period) and ``trigger.timer[2]``
 (width), with ``smuX.trigger.endpulse.action = smuX.SOURCE_IDLE``; the manual's "Pulse mode sweeps"
-section describes this trigger model. The readings come back in one ``printbuffer`` reply.
+section describes this trigger model. The measurement is started by its own stimulus, ``trigger.timer[3]``
+(``smuX.trigger.measure.stimulus``), ``delay`` after the pulse starts, and integrates for the aperture
+(``smuX.measure.nplc``) on a fixed range (``smuX.measure.autorangei`` off, ``rangei`` = compliance), so it ends
+when the pulse does: width = delay + aperture, the value checked against ``max_pulse_width_s``. The idle level
+between pulses, ``smuX.source.levelv``, is set to 0 V first. The readings come back in one ``printbuffer`` reply.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ __all__ = ["Keithley2600"]
 
 class Keithley2600(TspInstrument, SourceMeter):
     """One SMU channel of a 2600B as a voltage source measuring current."""
+
+    model_marker = r"MODEL 26\d\dB?\b"
+    nplc_range = (0.001, 25.0)
 
     def __init__(self, transport: Transport, name: str = "k2600", limits: Limits | None = None,
                  channel: str = "a") -> None:
@@ -63,7 +70,13 @@ class Keithley2600(TspInstrument, SourceMeter):
         compliance = getattr(self, "compliance_a", None)
         if compliance is None:
             raise InstrumentFault(f"{self.name}: configure_voltage_source() before pulsing")
+        delay, aperture = self.pulse_timing(width_s)
         return [
+            f"{s}.source.levelv = 0",
+            f"{s}.measure.autorangei = {s}.AUTORANGE_OFF",
+            f"{s}.measure.rangei = {fmt(compliance)}",
+            f"{s}.measure.nplc = {fmt(aperture * self.line_frequency_hz)}",
+            f"{s}.measure.delay = 0",
             f"{s}.nvbuffer1.clear()",
             f"{s}.trigger.source.listv({{{', '.join(fmt(v) for v in levels)}}})",
             f"{s}.trigger.source.limiti = {fmt(compliance)}",
@@ -84,10 +97,16 @@ class Keithley2600(TspInstrument, SourceMeter):
             "trigger.timer[2].passthrough = false",
             "trigger.timer[2].stimulus = trigger.timer[1].EVENT_ID",
             f"{s}.trigger.endpulse.stimulus = trigger.timer[2].EVENT_ID",
+            f"trigger.timer[3].delay = {fmt(delay)}",
+            "trigger.timer[3].count = 1",
+            "trigger.timer[3].passthrough = false",
+            "trigger.timer[3].stimulus = trigger.timer[1].EVENT_ID",
+            f"{s}.trigger.measure.stimulus = trigger.timer[3].EVENT_ID",
             f"{s}.source.output = {s}.OUTPUT_ON",
             f"{s}.trigger.initiate()",
             "waitcomplete()",
             f"{s}.source.output = {s}.OUTPUT_OFF",
+            f"{s}.measure.autorangei = {s}.AUTORANGE_ON",
         ]
 
     def _pulse_train(self, levels: np.ndarray, width_s: float, period_s: float) -> np.ndarray:

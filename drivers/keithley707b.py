@@ -13,21 +13,34 @@ from collections.abc import Sequence
 
 from .tsp import TspInstrument, tsp_string
 
-__all__ = ["CHANNEL", "Keithley707B"]
+__all__ = ["CHANNEL", "RANGE", "Keithley707B", "valid_channel"]
 
 #: A 707B crosspoint: slot 1-6, row A-H, column 01-12.
 CHANNEL = re.compile(r"^[1-6][A-H](0[1-9]|1[0-2])$")
+#: A range of crosspoints, ``1A01:1A05`` (the manual's channel-list form: first and last, inclusive).
+RANGE = re.compile(r"^([1-6][A-H](?:0[1-9]|1[0-2])):([1-6][A-H](?:0[1-9]|1[0-2]))$")
+
+
+def valid_channel(item: str) -> bool:
+    """A crosspoint or a range of crosspoints whose last is not before its first."""
+    if CHANNEL.match(item):
+        return True
+    match = RANGE.match(item)
+    return bool(match) and match.group(1) <= match.group(2)
 
 
 class Keithley707B(TspInstrument):
     """Switch matrix: close/open crosspoints; ``close()`` of the driver opens every relay."""
 
+    model_marker = r"707B"
+
     def _channels(self, channels: Sequence[str]) -> str:
         if not channels:
             raise ValueError(f"{self.name}: no channels given")
-        bad = [c for c in channels if not CHANNEL.match(c)]
+        bad = [c for c in channels if not valid_channel(c)]
         if bad:
-            raise ValueError(f"{self.name}: invalid crosspoints {bad}; expected slot 1-6, row A-H, column 01-12")
+            raise ValueError(f"{self.name}: invalid crosspoints {bad}; expected slot 1-6, row A-H, column 01-12, "
+                             f"or a range such as 1A01:1A05")
         return tsp_string(",".join(channels))
 
     def reset(self) -> None:

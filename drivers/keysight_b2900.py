@@ -21,7 +21,15 @@ __all__ = ["KeysightB2900"]
 
 
 class KeysightB2900(SourceMeter):
-    """One channel of a B2900 as a voltage source measuring current, with hardware pulse mode."""
+    """One channel of a B2900 as a voltage source measuring current, with hardware pulse mode.
+
+    A pulse (or train) rises from a base of 0 V (``:SOUR:VOLT 0``) to ``:SOUR:VOLT:TRIG``; the reading integrates
+    over the aperture (``:SENS:CURR:APER``) on a fixed range (autorange off) and starts ``:TRIG:ACQ:DEL`` after the
+    pulse does, so it ends with it: width = delay + aperture. Afterwards the channel returns to DC shape with the
+    triggered level at 0 V and autorange on, so no later measurement can fire another pulse.
+    """
+
+    model_marker = r"B29\d\d"
 
     def __init__(self, transport: Transport, name: str = "b2900", limits: Limits | None = None,
                  channel: int = 1) -> None:
@@ -29,6 +37,9 @@ class KeysightB2900(SourceMeter):
             raise ValueError(f"{name}: channel must be 1 or 2, got {channel!r}")
         super().__init__(transport, name, limits)
         self.channel = channel
+
+    def min_aperture_s(self) -> float:
+        return 8e-6  # the B2900's shortest aperture (s)
 
     def _configure_commands(self, compliance_a: float, range_v: float | None) -> list[str]:
         c = self.channel
@@ -59,9 +70,7 @@ class KeysightB2900(SourceMeter):
             f":SOUR{c}:VOLT:MODE FIX",
             f":SOUR{c}:VOLT 0.0",
             f":SOUR{c}:VOLT:TRIG {fmt(volts)}",
-            f":SOUR{c}:PULS:DEL 0.0",
-            f":SOUR{c}:PULS:WIDT {fmt(width_s)}",
-            f":TRIG{c}:ACQ:DEL {fmt(width_s / 2)}",
+            *self._pulse_timing_commands(width_s),
             f":TRIG{c}:SOUR AINT",
             f":TRIG{c}:COUN 1",
         ], "pulse setup")
@@ -74,14 +83,24 @@ class KeysightB2900(SourceMeter):
             f":SOUR{c}:VOLT 0.0",
             f":SOUR{c}:VOLT:MODE LIST",
             f":SOUR{c}:LIST:VOLT {fmt_list(levels)}",
-            f":SOUR{c}:PULS:DEL 0.0",
-            f":SOUR{c}:PULS:WIDT {fmt(width_s)}",
-            f":TRIG{c}:ACQ:DEL {fmt(width_s / 2)}",
+            *self._pulse_timing_commands(width_s),
             f":TRIG{c}:SOUR TIM",
             f":TRIG{c}:TIM {fmt(period_s)}",
             f":TRIG{c}:COUN {len(levels)}",
         ], "pulse-train setup")
         return self._run_and_fetch(len(levels))
+
+    def _pulse_timing_commands(self, width_s: float) -> list[str]:
+        c = self.channel
+        delay, aperture = self.pulse_timing(width_s)
+        return [
+            f":SOUR{c}:PULS:DEL 0.0",
+            f":SOUR{c}:PULS:WIDT {fmt(width_s)}",
+            f":SENS{c}:CURR:RANG:AUTO OFF",
+            f":SENS{c}:CURR:RANG {fmt(self._require_compliance('to pulse'))}",
+            f":SENS{c}:CURR:APER {fmt(aperture)}",
+            f":TRIG{c}:ACQ:DEL {fmt(delay)}",
+        ]
 
     def _run_and_fetch(self, count: int) -> np.ndarray:
         c = self.channel
@@ -92,5 +111,10 @@ class KeysightB2900(SourceMeter):
             currents = parse_floats(self.query(command), count, self.name, command)
         finally:
             self.write(f":OUTP{c} OFF")
+            # Back to DC with the triggered level at 0 V: a later measurement cannot fire another pulse.
+            self.write(f":SOUR{c}:FUNC:SHAP DC")
+            self.write(f":SOUR{c}:VOLT:MODE FIX")
+            self.write(f":SOUR{c}:VOLT:TRIG 0.0")
+            self.write(f":SENS{c}:CURR:RANG:AUTO ON")
         self.check_errors("pulse")
         return currents

@@ -52,9 +52,16 @@ class RigConfig(SystemSettings):
     visa_backend: str = Field(default="@py", description="pyvisa backend; @py is pyvisa-py.")
     baudrate: int = Field(default=115200, gt=0, le=2**32, description="Serial only.")
     timeout_s: Timeout = Field(default=5.0, description="Bound on every read and write.")
-    data_format: Literal["hex", "ascii"] = Field(
-        default="hex", description="Lists as exact hex float64 (fast) or decimal text (readable in logs)."
+    data_format: Literal["binary", "hex", "ascii"] = Field(
+        default="binary", description="Lists as IEEE-488.2 binary blocks of float64 (exact, compact), exact hex "
+        "float64 text, or decimal text (readable in logs)."
     )
+    readback_every: int = Field(default=1, ge=0, description="Read the parameters back (PAR?, same round trip) "
+                                "after every N-th programming step and compare; 0: only at checkpoints.")
+    program_precision: float = Field(default=0.0, ge=0, description="The board's stated absolute precision of a "
+                                     "programmed parameter (parameter units): the read-back tolerance.")
+    program_rides_along: bool = Field(default=True, description="Send each programming step (and its read-back) "
+                                      "in front of the next round trip: 3 round trips per centered-EP sample, not 4.")
     input_gain_v: float = Field(gt=0, description="Volts per unit of input level; must match the board's INP:GAIN?.")
     input_range: float = Field(default=1.0, gt=0, description="Largest |input| the data presents (digits: 1).")
     input_channels: list[int] | None = Field(default=None, description="Board input channel of each input (default 0..inputs-1).")
@@ -103,7 +110,8 @@ class RigConfig(SystemSettings):
                                   baudrate=self.baudrate, backend=self.visa_backend)
         except TransportError as exc:
             raise InstrumentFault(f"rig: {exc}") from None
-        board = CrossbarFrontEnd(link, "crossbar", self.limits, self.data_format)
+        board = CrossbarFrontEnd(link, "crossbar", self.limits, self.data_format, self.readback_every,
+                                 self.program_precision, self.program_rides_along)
         try:
             return CrossbarRig(board, self)
         except BaseException:
@@ -221,14 +229,14 @@ class CrossbarRig:
         return {"time_s": self.board.busy_s}
 
     def close(self) -> None:
-        """Switch the board's outputs off and release the link; a dead link is logged, not raised. Once."""
+        """Switch the board's outputs off, confirm it, drain its errors and release the link (once).
+
+        Raises InstrumentFault when the outputs cannot be confirmed off or errors were queued: the run that
+        ends here must not count as completed. A second call does nothing."""
         if self._closed:
             return
         self._closed = True
-        try:
-            self.board.close()
-        except InstrumentFault as exc:
-            log.error("could not switch the crossbar outputs off: %s", exc)
+        self.board.close()
 
     # --- local / program -----------------------------------------------------------------------------------
     def read_local(self, reads: int = 1) -> dict[str, np.ndarray]:

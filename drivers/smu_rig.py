@@ -87,7 +87,9 @@ class SmuRigConfig(SystemSettings):
     nudge_conductance_s: float = Field(gt=0, description="Conductance of the nudge resistors: algorithm.beta.")
     compliance_a: float = Field(gt=0, description="Current compliance of every voltage source.")
     settle_time_s: Seconds = Field(default=0.0, description="Wait after changing inputs or nudge.")
-    pulse_width_s: Timeout = Field(description="Width of every programming and read pulse (s).")
+    pulse_width_s: Timeout = Field(description="Width of every programming and read pulse (s), as the SMU times "
+                                   "it: source delay + aperture of the reading taken during it.")
+    line_frequency_hz: float = Field(default=50.0, gt=0, le=1000, description="Mains frequency: apertures are NPLC / this.")
     device_rate_s_per_vs: float = Field(gt=0, description="Device model: conductance change per volt above "
                                         "threshold per second of pulse (S/(V s)).")
     device_threshold_v: float = Field(gt=0, description="Pulses at or below this |V| leave a device unchanged.")
@@ -125,6 +127,10 @@ class SmuRigConfig(SystemSettings):
             lim.check_pulse(self.read_voltage_v, self.pulse_width_s, "smu-rig")
         except LimitViolation as exc:
             raise ValueError(str(exc).replace("; nothing was sent", "")) from None
+        shortest = SMU_MODELS[self.smu_model].nplc_range[0] / self.line_frequency_hz
+        if self.pulse_width_s < shortest:
+            raise ValueError(f"pulse_width_s {self.pulse_width_s!r} s is shorter than the shortest pulse a "
+                             f"{self.smu_model} can time ({shortest!r} s: delay + its shortest aperture)")
         if self.device_threshold_v >= self.limits.pulse_v:
             raise ValueError(f"device_threshold_v {self.device_threshold_v} V leaves no programming pulse below "
                              f"the limit {self.limits.pulse_v} V")
@@ -168,7 +174,10 @@ class SmuRigConfig(SystemSettings):
             except TransportError as exc:
                 raise InstrumentFault(f"smu-rig {name}: {exc}") from None
             instrument = cls(link, name, self.limits)
+            if isinstance(instrument, SourceMeter):
+                instrument.line_frequency_hz = self.line_frequency_hz
             opened.append(instrument)
+            instrument.identify()  # *CLS (stale errors are not ours) and *IDN?: the model the driver speaks
             return instrument
 
         try:
@@ -180,12 +189,15 @@ class SmuRigConfig(SystemSettings):
             matrix = connect(Keithley707B, self.matrix, "matrix")
             return SmuRig(self, sources, nudgers, biases, meter, pulser, matrix)
         except BaseException:
-            _close_all(opened)
+            _close_all([i for i in opened if not isinstance(i, Keithley707B)]  # sources off, then relays
+                       + [i for i in opened if isinstance(i, Keithley707B)])
             raise
 
 
-def _close_all(instruments: list[Instrument]) -> None:
-    """Outputs off and links released on every instrument that ever answered; a dead link is logged."""
+def _close_all(instruments: list[Instrument]) -> list[str]:
+    """Outputs off and links released on every instrument that ever answered, in the order given; returns the
+    failures (a dead link), each also logged."""
+    failures = []
     for instrument in instruments:
         try:
             if instrument.replies:
@@ -194,6 +206,8 @@ def _close_all(instruments: list[Instrument]) -> None:
                 instrument.transport.close()
         except InstrumentFault as exc:
             log.error("could not switch %s off: %s", instrument.name, exc)
+            failures.append(str(exc))
+    return failures
 
 
 class SmuRig:
@@ -217,7 +231,9 @@ class SmuRig:
         self._names = [f"g{k}" for k in range(1, depth + 1)]
         self._shapes = {f"g{k}": (self._sizes[k - 1], self._sizes[k]) for k in range(1, depth + 1)}
         self._levels: np.ndarray | None = None
-        self._nudged = False
+        self._nudged = False  # the phase asks for the nudge
+        self._nudge_closed = False  # the nudge relays are closed
+        self._target: np.ndarray | None = None
         self._has_target = False  # the nudge SMUs hold the last target until a new one is given
         self._closed = False
         params = {n: ParamSpec(s, (0.0, None), "S", k + 1) for k, (n, s) in enumerate(self._shapes.items())}
@@ -259,8 +275,19 @@ class SmuRig:
         return f"{self._slots[layer]}{row}{node + 1:02d}"
 
     def _route(self, points: list[str]) -> None:
-        """Close exactly ``points`` plus the nudge relays while nudged."""
-        self.matrix.route(points + (self._nudge_points if self._nudged else []))
+        """Close exactly ``points`` plus the nudge relays while they are closed (they do not move)."""
+        self.matrix.route(points + (self._nudge_points if self._nudge_closed else []))
+
+    def _release_nudge(self) -> None:
+        """Nudge sources to 0 V, then open their relays: a relay never switches with a source on it."""
+        if not self._nudge_closed:
+            return
+        for smu in self.nudgers:
+            smu.set_voltage(0.0)
+        for smu in self.nudgers:
+            smu.sync()
+        self.matrix.open_all()
+        self._nudge_closed = False
 
     def _measure(self, hi: str, lo: str) -> float:
         rows = self.config.wiring.meter_rows
@@ -304,16 +331,25 @@ class SmuRig:
         target = np.asarray(target, dtype=np.float64)
         check_shape("nudge target", target, (1, self.spec.n_outputs))
         self.limits.check_voltage(target, "smu-rig", "nudge target voltage")
-        for smu, volts in zip(self.nudgers, target[0], strict=True):
-            smu.set_voltage(float(volts))
-        for smu in self.nudgers:
-            smu.sync()
+        self._target = target[0].copy()
         self._nudged = self._has_target = True
 
     def relax(self) -> RelaxReport:
-        """Connect or disconnect the nudge resistors, then wait ``settle_time_s`` (the network settles by itself)."""
+        """Connect or disconnect the nudge resistors, then wait ``settle_time_s`` (the network settles by itself).
+
+        Connecting: the nudge relays close with their sources at 0 V, and only then do the sources go to the
+        target. Disconnecting: the sources go to 0 V first, then the relays open."""
         if self._nudged:
-            self.matrix.route(self._nudge_points)
+            if not self._nudge_closed:
+                self.matrix.route(self._nudge_points)
+                self._nudge_closed = True
+            assert self._target is not None
+            for smu, volts in zip(self.nudgers, self._target, strict=True):
+                smu.set_voltage(float(volts))
+            for smu in self.nudgers:
+                smu.sync()
+        elif self._nudge_closed:
+            self._release_nudge()
         else:
             self.matrix.open_all()
         if self.config.settle_time_s:
@@ -325,6 +361,7 @@ class SmuRig:
         out = len(self._sizes) - 1
         values = [np.mean([self._measure(self._node(out, k), common) for _ in range(reads)])
                   for k in range(self.spec.n_outputs)]
+        self.meter.check_errors("reading the outputs")  # the error queue, drained after every phase
         return np.array(values)[None, :]
 
     def snapshot(self) -> dict[str, np.ndarray]:
@@ -338,11 +375,22 @@ class SmuRig:
             self._set_biases({n: np.array(snapshot[f"param.{n}"], dtype=np.float64) for n in self._bias})
 
     def close(self) -> None:
-        """Open every relay and switch every SMU off; failures are logged, not raised. Once."""
+        """Switch every SMU off first, then open every relay (no relay switches with a source on); once.
+
+        Every instrument is tried; if any could not be switched off, InstrumentFault names them afterwards."""
         if self._closed:
             return
         self._closed = True
-        _close_all([self.matrix, self.pulser, self.meter, *self.biases, *self.nudgers, *self.sources])
+        failures = []
+        for instrument in [*self.sources, *self.nudgers, *self.biases, self.meter, self.pulser, self.matrix]:
+            try:  # errors queued since the last phase (e.g. during evaluation) still fail the run
+                if instrument.replies:
+                    instrument.check_errors("the run, before closing")
+            except InstrumentFault as exc:
+                failures.append(str(exc))
+        failures += _close_all([self.pulser, *self.nudgers, *self.sources, *self.biases, self.meter, self.matrix])
+        if failures:
+            raise InstrumentFault("smu-rig: " + "; ".join(failures)[:400])
 
     # --- local / program -------------------------------------------------------------------------------
     def read_local(self, reads: int = 1) -> dict[str, np.ndarray]:
@@ -360,6 +408,7 @@ class SmuRig:
         for k, name in enumerate(self._bias, start=1):
             local[name] = -np.array([np.mean([self._measure(self._node(k, j), common) for _ in range(reads)])
                                      for j in range(self._sizes[k])])
+        self.meter.check_errors("reading the local terms")
         return local
 
     def _pulses(self, delta: float) -> list[float]:
@@ -392,12 +441,37 @@ class SmuRig:
         amplitudes = [v for *_, pulses in plan for v in pulses]
         self.limits.check_pulse(np.array(amplitudes), self.config.pulse_width_s, "smu-rig")
         self._set_biases(levels)
+        self._release_nudge()
         rows = self.config.wiring.pulser_rows
+        isolated: int | None = None
         for name, i, j, pulses in plan:
             k = self._names.index(name) + 1
+            isolated = self._isolate_input(i if k == 1 else None, isolated)
             self.matrix.route([self._point(rows[0], k - 1, i), self._point(rows[1], k, j)])
             for volts in pulses:
                 self._pulse(volts)
+        self._isolate_input(None, isolated)
+        self.pulser.check_errors("programming")
+
+    def _isolate_input(self, line: int | None, isolated: int | None) -> int | None:
+        """Switch off the source of input ``line`` before the pulser is routed onto it (never two sources on one
+        line), and restore the previously isolated one with the pulser's relays open; returns ``line``."""
+        if line == isolated:
+            return isolated
+        if isolated is not None:
+            self.matrix.open_all()  # the pulser (off) leaves the line before its source comes back
+            source = self.sources[isolated]
+            source.enable_output()
+            level = 0.0 if self._levels is None else float(self._levels[isolated])
+            if level:
+                source.set_voltage(level)
+            source.sync()
+        if line is not None:
+            source = self.sources[line]
+            source.set_voltage(0.0)
+            source.output_off()
+            source.sync()
+        return line
 
     def _set_biases(self, levels: Mapping[str, np.ndarray]) -> None:
         """Set every bias source whose level changes (limits already checked by the caller), then wait for them."""
@@ -426,13 +500,18 @@ class SmuRig:
         rows = self.config.wiring.pulser_rows
         read_v = self.config.read_voltage_v
         params = {}
+        self._release_nudge()
+        isolated: int | None = None
         for k, name in enumerate(self._names, start=1):
             g = np.empty(self._shapes[name])
             for i, j in np.ndindex(*g.shape):
+                isolated = self._isolate_input(i if k == 1 else None, isolated)
                 self.matrix.route([self._point(rows[0], k - 1, i), self._point(rows[1], k, j)])
                 g[i, j] = self._pulse(read_v) / read_v
             params[name] = g
+        self._isolate_input(None, isolated)
         params.update({name: level.copy() for name, level in self._bias.items()})
+        self.pulser.check_errors("reading the conductances")
         return params
 
     def set_controls(self, u: Mapping[str, np.ndarray]) -> None:

@@ -42,10 +42,31 @@ class Transcript:
         self._pending = reply
 
     def read_line(self, termination: bytes) -> bytes:
+        """The pending reply up to and including ``termination`` (the whole reply when it ends with ``\\n``)."""
+        pending = self._take()
+        end = pending.find(termination)
+        if end < 0:
+            self._pending = None
+            raise TransportError(f"timeout: reply {pending[:40]!r} has no {termination!r}")
+        stop = end + len(termination)
+        self._pending = pending[stop:] or None
+        return pending[:stop]
+
+    def read_exact(self, count: int) -> bytes:
+        pending = self._take()
+        if len(pending) < count:
+            self._pending = None
+            raise TransportError(f"timeout after {len(pending)} of {count} bytes")
+        self._pending = pending[count:] or None
+        return pending[:count]
+
+    def discard(self) -> None:
+        self._pending = None
+
+    def _take(self) -> bytes:
         if self._pending is None:
             raise TranscriptMismatch("read with no reply pending (the driver read after a write-only line)")
-        reply, self._pending = self._pending, None
-        return reply
+        return self._pending
 
     def close(self) -> None:
         self.closed = True

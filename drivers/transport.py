@@ -24,7 +24,13 @@ class Transport(Protocol):
         """Send ``data`` as is (the caller has appended the write termination)."""
 
     def read_line(self, termination: bytes) -> bytes:
-        """Bytes up to and including ``termination``; raise :class:`TransportError` on timeout or EOF."""
+        """Bytes up to and including ``termination`` (one byte); raise :class:`TransportError` on timeout or EOF."""
+
+    def read_exact(self, count: int) -> bytes:
+        """Exactly ``count`` bytes, whatever they contain (the payload of a binary block)."""
+
+    def discard(self) -> None:
+        """Drop every byte already received or arriving within a short quiet period (late replies)."""
 
     def close(self) -> None:
         """Release the link (idempotent)."""
@@ -51,6 +57,7 @@ class VisaTransport:
             self._no_delay()
         self._res.read_termination = read_termination
         self._res.write_termination = ""
+        self._termination: bytes | None = read_termination.encode("ascii")
         self.resource = resource
 
     def _no_delay(self) -> None:
@@ -78,6 +85,9 @@ class VisaTransport:
     def read_line(self, termination: bytes) -> bytes:
         import pyvisa
 
+        if termination != self._termination:  # e.g. b";" between the parts of a compound reply
+            self._res.read_termination = termination.decode("ascii")
+            self._termination = termination
         try:
             data = bytes(self._res.read_raw())
         except (pyvisa.Error, OSError) as exc:
@@ -85,6 +95,36 @@ class VisaTransport:
         if not data.endswith(termination):
             raise TransportError(f"reply ended without the termination {termination!r}: {data[-40:]!r}")
         return data
+
+    def read_exact(self, count: int) -> bytes:
+        import pyvisa
+
+        if self._termination is not None:  # binary payloads hold any byte: no stop at a termination
+            self._res.read_termination = None
+            self._termination = None
+        try:
+            data = bytes(self._res.read_bytes(count, break_on_termchar=False))
+        except (pyvisa.Error, OSError) as exc:
+            raise TransportError(str(exc) or type(exc).__name__) from exc
+        if len(data) != count:
+            raise TransportError(f"expected {count} bytes, got {len(data)}")
+        return data
+
+    def discard(self, quiet_s: float = 0.05) -> None:
+        import pyvisa
+
+        if self._termination != b"\n":
+            self._res.read_termination = "\n"
+            self._termination = b"\n"
+        timeout = self._res.timeout
+        self._res.timeout = max(1, int(quiet_s * 1000))
+        try:
+            for _ in range(1 << 12):  # bounded: a device that never stops talking is left to the caller's check
+                self._res.read_raw()
+        except (pyvisa.Error, OSError):
+            pass
+        finally:
+            self._res.timeout = timeout
 
     def close(self) -> None:
         try:
@@ -132,6 +172,38 @@ class SerialTransport:
             raise TransportError(str(exc)) from exc
         line, _, self._buffer = buffer.partition(termination)
         return line + termination
+
+    def read_exact(self, count: int) -> bytes:
+        import serial
+
+        buffer = self._buffer
+        try:
+            while len(buffer) < count:
+                chunk = self._port.read(max(1, min(count - len(buffer), max(1, self._port.in_waiting))))
+                if not chunk:
+                    self._buffer = b""
+                    raise TransportError(f"timeout after {len(buffer)} of {count} bytes")
+                buffer += chunk
+        except (serial.SerialException, OSError) as exc:
+            raise TransportError(str(exc)) from exc
+        data, self._buffer = buffer[:count], buffer[count:]
+        return data
+
+    def discard(self, quiet_s: float = 0.05) -> None:
+        import time
+
+        import serial
+
+        self._buffer = b""
+        try:
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                time.sleep(quiet_s)
+                if not self._port.in_waiting:
+                    break
+                self._port.reset_input_buffer()
+        except (serial.SerialException, OSError) as exc:
+            raise TransportError(str(exc)) from exc
 
     def close(self) -> None:
         try:

@@ -183,14 +183,14 @@ def test_shipped_digits_protocol_reaches_97_percent(tmp_path, aeqprop_cmd) -> No
 def test_fault_during_training_stops_with_checkpoint_and_exit_1(tmp_path, tiny_protocol, capsys) -> None:
     """A relaxation that cannot settle mid-run stops the run: one line, exit 1, summary 'failed', no update lost.
 
-    ``max_sweeps=3`` with a tight tolerance makes the first relaxation fail: no checkpoint exists yet, and the
-    message says so; the summary records the failure.
+    ``max_sweeps=3`` with a tight tolerance makes the first relaxation fail: only the epoch-0 checkpoint (taken
+    before the first update) exists, and the message names it; the summary records the failure.
     """
     out = tmp_path / "run"
     code = main(["run", str(tiny_protocol), "--out", str(out), "--no-progress",
                  "--set", "system.max_sweeps=3", "--set", "system.tol_v=1e-12"])
     err = capsys.readouterr().err.strip()
     assert code == 1 and "\n" not in err
-    assert "NotSettled" in err and "no checkpoint yet" in err
+    assert "NotSettled" in err and "last checkpoint after epoch 0" in err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "failed" and "did not settle" in summary["error"]

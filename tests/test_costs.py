@@ -77,9 +77,9 @@ def test_run_reports_time_and_energy_per_sample(tmp_path) -> None:
 
 def test_rig_reports_measured_instrument_time() -> None:
     """A rig's time is what its instrument exchanges took (measured), growing with every command."""
-    from tests.drivers.test_crossbar_transcript import q, rig
+    from tests.drivers.test_crossbar_transcript import FREE, LEV, e, rig
 
-    system, _ = rig([q("INP:LEV 0.5,0.25;:OUTP:NUDG 0.0;:INIT;:STAT:SETT?;:MEAS:OUT? 1", b"1,3,1e-07;0.3\n")],
+    system, _ = rig([e(f"{LEV};:{FREE};:INIT;:STAT:SETT?;:MEAS:OUT? 1", "0.5,0.25;0.0,0.0;1,3,1e-07;0.3")],
                     prefetch=True)
     start = system.cost()["time_s"]
     assert start > 0  # configuring the board already took instrument time

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import closing
 
 import numpy as np
 
@@ -25,7 +26,8 @@ from aeqprop.chipgradient import format_table as format_chip_table
 from aeqprop.data import load_data, one_hot
 from aeqprop.estimators import NEEDS
 from aeqprop.fidelity import bias_orders, format_table, parse_estimator, sweep
-from aeqprop.protocol import ProtocolError, build, load_protocol
+from aeqprop.protocol import Protocol, ProtocolError, build, load_protocol
+from aeqprop.system import PhysicalSystem
 
 HELP = "measure gradient fidelity (cosine, relative error, bias, spread) of EP estimators for a protocol"
 
@@ -66,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 1 or args.repeats < 1:
         raise ProtocolError("--samples and --repeats must be at least 1")
     system = build(protocol).system
+    with closing(system):  # a rig switches outputs on when built: off again on every path
+        return _measure(args, protocol, system)
+
+
+def _measure(args: argparse.Namespace, protocol: Protocol, system: PhysicalSystem) -> int:
     truth_of = protocol.system.oracle(system)
     data = protocol.data
     dataset = load_data(data.model_copy(update={'train_limit': None, 'test_limit': None}))

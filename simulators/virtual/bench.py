@@ -12,7 +12,13 @@ devices changed since the last one (one relaxation, warm-started, exactly as the
 the voltmeter reads the potential difference between the lines its HI and LO rows reach; a pulse across one
 device (HI on line ``i`` of layer ``l-1``, LO on node ``j`` of layer ``l``) sees that device alone (a
 selector per device: no sneak paths) and, above the threshold ``threshold_v``, changes its conductance by
-``rate * width * (|V| - threshold_v)`` with the sign of V. Readings are full double precision (``repr``).
+``rate * width * (|V| - threshold_v)`` with the sign of V, where the width is what the instrument times: source
+delay + aperture (NPLC / 50 Hz). Readings are full double precision (``repr``).
+
+What would harm real devices is an error here, as an instrument or an interlock would report it: a relay that
+switches while an instrument on its row sources anything but 0 (hot switching), the pulser reaching an input
+line whose source is on (two sources on one line), a pulse with current autorange on or longer than the
+interlock's ``max_pulse_width_s``, and an output switched on before any compliance was sent.
 """
 
 from __future__ import annotations
@@ -63,13 +69,23 @@ class _BenchSMU(Virtual2450):
 
 
 class _BenchMatrix(Virtual707B):
+    """The bench's 707B: a relay that changes state while an instrument on its row sources anything other than
+    0 (the voltmeter's 0 A included as 0) is hot switching, which welds reed relays: an error, as an interlock
+    would report it. The switch still happens (the damage is done)."""
+
     def __init__(self, bench: SmuBench, faults: FaultPlan | None = None) -> None:
         super().__init__(faults)
         self.bench = bench
 
     def process(self, line: str) -> Reply:
         with self.bench.lock:
-            return super().process(line)
+            before = set(self.closed)
+            reply = super().process(line)
+            hot = self.bench.hot_rows(before ^ self.closed)
+            if hot:
+                self.errors.append((-200, f"Execution error; hot switching on rows {', '.join(hot)}"))
+                self.bench.violations.append(f"hot switching on rows {', '.join(hot)}: {line}")
+            return reply
 
 
 class SmuBench:
@@ -81,7 +97,7 @@ class SmuBench:
 
     def __init__(self, network, *, input_gain_v: float, nudge_conductance_s: float, rate_s_per_vs: float = 100.0,
                  threshold_v: float = 0.5, wiring: BenchWiring | None = None,
-                 faults: dict[str, FaultPlan] | None = None) -> None:
+                 faults: dict[str, FaultPlan] | None = None, max_pulse_width_s: float | None = None) -> None:
         self.network = network
         self.gain = float(input_gain_v)
         self.beta = float(nudge_conductance_s)
@@ -89,6 +105,10 @@ class SmuBench:
         self.threshold_v = float(threshold_v)
         self.wiring = wiring or BenchWiring()
         self.lock = threading.RLock()
+        #: Interlock: a pulse longer than this (delay + aperture) is refused with an error.
+        self.max_pulse_width_s = max_pulse_width_s
+        #: Every physics violation seen (hot switching, source contention, pulse too long), for tests to read.
+        self.violations: list[str] = []
         faults = faults or {}
         spec = network.spec
         self.sizes = [2 * spec.n_inputs] + [spec.params[f"g{k}"].shape[1] for k in range(1, self._depth(spec) + 1)]
@@ -144,6 +164,26 @@ class SmuBench:
         if not all(n.output and n.function == "VOLT" for n in self.nudgers):
             raise _BenchError("a nudge source is off or not sourcing voltage")
         return np.array([n.level_v for n in self.nudgers])
+
+    def hot_rows(self, changed: set[str]) -> list[str]:
+        """Rows among ``changed`` crosspoints whose instrument is sourcing something other than 0 right now."""
+        w = self.wiring
+        rows = {c[1] for c in changed if len(c) >= 2}
+        hot = []
+        for row in sorted(rows):
+            if row in w.meter_rows:
+                m = self.meter
+                live = m.output and not (m.function == "CURR" and m.level_a == 0.0)
+            elif row in w.pulser_rows:
+                live = self.pulser.output
+            elif row in w.nudge_rows[: len(self.nudgers)]:
+                n = self.nudgers[w.nudge_rows.index(row)]
+                live = n.output and n.level_v != 0.0
+            else:
+                live = False
+            if live:
+                hot.append(row)
+        return hot
 
     # --- physics ---------------------------------------------------------------------------------------------
     def _settle(self) -> None:
@@ -226,6 +266,16 @@ class SmuBench:
         (la, i), (lb, j) = self._pair(self.wiring.pulser_rows, "pulser")
         if la < 0 or lb != la + 1:
             raise _BenchError("pulser: HI must reach a line of layer l-1 and LO a node of layer l (one device)")
+        if la == 0 and self.sources[i].output:
+            self.violations.append(f"source contention on input line {i}")
+            raise _BenchError(f"source contention: the pulser drives input line {i} while its source is on")
+        width = p.delay_s + p.aperture_s  # on from the source delay through the end of the reading
+        if self.max_pulse_width_s is not None and width > self.max_pulse_width_s:
+            self.violations.append(f"pulse of {width!r} s")
+            raise _BenchError(f"pulse of {width!r} s exceeds the interlock's {self.max_pulse_width_s!r} s")
+        if p.autorange:
+            self.violations.append("autorange during a pulse")
+            raise _BenchError("autorange during a pulse: the width would depend on range changes")
         name = f"g{lb}"
         g = float(self.network.read_params()[name][i, j])
         volts = p.level_v
@@ -233,7 +283,7 @@ class SmuBench:
         drive = abs(volts) - self.threshold_v
         if drive > 0:
             delta = np.zeros(self.network.spec.params[name].shape)
-            delta[i, j] = math.copysign(self.rate * p.delay_s * drive, volts)
+            delta[i, j] = math.copysign(self.rate * width * drive, volts)
             self.network.program({name: delta})
             self._params_version += 1
         return amps

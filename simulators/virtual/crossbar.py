@@ -17,6 +17,7 @@ import numpy as np
 from aeqprop.system import AeqpropError, PhysicalSystem
 
 from .faults import Fault, FaultPlan
+from .scpi import BlockError, block, parse_block, split_units
 
 __all__ = ["CrossbarBoard", "Reply"]
 
@@ -63,9 +64,24 @@ def _hex_floats(args: str, count: int, what: str) -> np.ndarray:
 
 def _list(values: np.ndarray, form: str = "ASC") -> str:
     flat = np.asarray(values, dtype=np.float64).ravel()
+    if form == "REAL":
+        return block(flat)
     if form == "HEX":
         return flat.astype(">f8").tobytes().hex()
     return ",".join(map(repr, flat.tolist()))
+
+
+def _trim(text: str) -> str:
+    """Whitespace off both ends, but never off the end of a binary block (its payload may end in any byte)."""
+    text = text.lstrip()
+    return text if "#" in text else text.rstrip()
+
+
+def _block_floats(args: str, count: int, what: str) -> np.ndarray:
+    try:
+        return parse_block(args, count)
+    except BlockError as exc:
+        raise _CommandError(-160, f"Block data error; {what}: {exc}") from None
 
 
 class CrossbarBoard:
@@ -99,8 +115,8 @@ class CrossbarBoard:
                 self.log_file.write(line + "\n")
             fired = self.faults.at(len(self.log))
             replies: list[str] = []
-            for part in line.split(";"):
-                command = part.strip().lstrip(":")
+            for part in split_units(line):
+                command = _trim(part).lstrip(":")
                 if not command:
                     continue
                 try:
@@ -129,11 +145,12 @@ class CrossbarBoard:
         self._settle = (0, 0, 0.0)
         self._pulse = (0.0, 0.0)
         self._form = "ASC"
+        self._nudge = np.zeros(1 + spec.n_outputs)
 
     def _execute(self, command: str) -> str | None:
         header, _, args = command.partition(" ")
         header = header.upper()
-        args = args.strip()
+        args = _trim(args)
         spec = self.system.spec
         if header == "*IDN?":
             return IDN
@@ -160,10 +177,13 @@ class CrossbarBoard:
         if header == "INP:GAIN?":
             return repr(self.input_gain_v)
         if header == "INP:LEV":
-            self._levels = self._values(args, spec.n_inputs, "INP:LEV")
-            self.system.clamp(self._levels[None, :])
+            levels = self._values(args, spec.n_inputs, "INP:LEV")
+            self.system.clamp(levels[None, :])
+            self._levels = levels
             self._settle = (0, 0, 0.0)
             return None
+        if header == "INP:LEV?":
+            return _list(self._levels, self._form)
         if header == "OUTP:STAT":
             if args.upper() not in ("ON", "OFF", "1", "0"):
                 raise _CommandError(-224, "Illegal parameter value; OUTP:STAT takes ON or OFF")
@@ -172,12 +192,20 @@ class CrossbarBoard:
         if header == "OUTP:STAT?":
             return "1" if self._output_on else "0"
         if header == "OUTP:NUDG":
-            first, _, rest = args.partition(",")
-            beta = _floats(first, 1, "OUTP:NUDG beta")[0]
-            target = None if not rest else self._values(rest, spec.n_outputs, "OUTP:NUDG targets")[None, :]
+            if self._form == "REAL" and args.startswith("#"):  # beta and targets in one block
+                values = _block_floats(args, 1 + spec.n_outputs, "OUTP:NUDG")
+                beta, target = values[0], values[1:][None, :]
+            else:
+                first, _, rest = args.partition(",")
+                beta = _floats(first, 1, "OUTP:NUDG beta")[0]
+                target = None if not rest else self._values(rest, spec.n_outputs, "OUTP:NUDG targets")[None, :]
             self.system.nudge(float(beta), target)
+            # OUTP:NUDG? reports the target in force: one given now, else the last one (the system keeps it)
+            self._nudge = np.concatenate([[beta], self._nudge[1:] if target is None else target[0]])
             self._settle = (0, 0, 0.0)
             return None
+        if header == "OUTP:NUDG?":
+            return _list(self._nudge, self._form)
         if header == "INIT":
             if not self._output_on:
                 raise _CommandError(-221, "Settings conflict; outputs are off")
@@ -190,6 +218,8 @@ class CrossbarBoard:
             return None
         if header == "STAT:SETT?":
             state, count, residual = self._settle
+            if self._form == "REAL":  # with binary blocks every numeric reply is one
+                return _list(np.array([state, count, residual], dtype=np.float64), self._form)
             return f"{state},{count},{residual!r}"
         if header == "MEAS:OUT?":
             return _list(self.system.read_outputs(self._reads(args))[0], self._form)
@@ -212,12 +242,13 @@ class CrossbarBoard:
             self._pulse = (self._pulse[0], float(_floats(args, 1, "PROG:PULS:WIDT")[0]))
             return None
         if header == "FORM:DATA":
-            if args.upper() not in ("ASC", "HEX"):
-                raise _CommandError(-224, "Illegal parameter value; FORM:DATA takes ASC or HEX")
-            self._form = args.upper()
+            form = args.upper().replace(" ", "")
+            if form not in ("ASC", "HEX", "REAL", "REAL,64"):
+                raise _CommandError(-224, "Illegal parameter value; FORM:DATA takes ASC, HEX or REAL,64")
+            self._form = form.split(",")[0]
             return None
         if header == "FORM:DATA?":
-            return self._form
+            return "REAL,64" if self._form == "REAL" else self._form
         if header == "PROG:PULS?":
             return f"{self._pulse[0]!r},{self._pulse[1]!r}"
         raise _CommandError(-113, f"Undefined header; {header}")
@@ -232,6 +263,8 @@ class CrossbarBoard:
 
     def _values(self, args: str, count: int, what: str) -> np.ndarray:
         """A list argument in the present data format (FORM:DATA ASC or HEX)."""
+        if self._form == "REAL":
+            return _block_floats(args, count, what)
         if self._form == "HEX":
             return _hex_floats(args.strip(), count, what)
         return _floats(args, count, what)

@@ -9,6 +9,8 @@ drop        process the N-th line but send no reply (the client times out)
 garble      replace the reply to the N-th line by bytes that are not a valid answer
 error       push an entry onto the instrument's error queue while processing the N-th line
 disconnect  close the connection instead of answering the N-th line (a pty board drops it)
+late        hold the reply to the N-th line back and send it just before the next reply (out of order)
+giant       replace the reply to the N-th line by 100 kB of digits and commas
 ==========  ===============================================================================
 """
 
@@ -19,8 +21,8 @@ from typing import Literal
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultPlan"]
 
-FaultKind = Literal["delay", "drop", "garble", "error", "disconnect"]
-FAULT_KINDS: tuple[str, ...] = ("delay", "drop", "garble", "error", "disconnect")
+FaultKind = Literal["delay", "drop", "garble", "error", "disconnect", "late", "giant"]
+FAULT_KINDS: tuple[str, ...] = ("delay", "drop", "garble", "error", "disconnect", "late", "giant")
 
 
 @dataclass(frozen=True)

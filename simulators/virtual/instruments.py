@@ -12,6 +12,7 @@ from collections import deque
 
 from .crossbar import Reply
 from .faults import FaultPlan
+from .scpi import split_units
 
 __all__ = ["Virtual707B", "Virtual2450"]
 
@@ -31,11 +32,16 @@ class _LineInstrument:
             if self.log_file is not None:
                 self.log_file.write(line + "\n")
             fired = self.faults.at(len(self.log))
-            try:
-                text = self._execute(line.strip())
-            except (ValueError, KeyError) as exc:
-                self.errors.append((-224 if isinstance(exc, ValueError) else -113, str(exc)))
-                text = None
+            replies = []
+            for unit in split_units(line):  # compound messages run in order, as on the instrument
+                try:
+                    answer = self._execute(unit.strip())
+                except (ValueError, KeyError) as exc:
+                    self.errors.append((-224 if isinstance(exc, ValueError) else -113, str(exc)))
+                    answer = None
+                if answer is not None:
+                    replies.append(answer)
+            text = ";".join(replies) if replies else None
             fault = None
             for f in fired:
                 if f.kind == "error":
@@ -60,6 +66,9 @@ class Virtual2450(_LineInstrument):
         self.ohms = ohms
         self._reset()
 
+    #: Mains frequency of the virtual lab (Hz): an aperture is NPLC / this.
+    line_frequency_hz = 50.0
+
     def _reset(self) -> None:
         self.level_v = 0.0
         self.level_a = 0.0
@@ -69,6 +78,14 @@ class Virtual2450(_LineInstrument):
         self.function = "VOLT"
         self.sense = "CURR"
         self.delay_s = 0.0
+        self.nplc = 1.0
+        self.autorange = True
+        #: A compliance (ILIM of a voltage source, VLIM of a current source) was sent since the reset.
+        self.compliance_sent = False
+
+    @property
+    def aperture_s(self) -> float:
+        return self.nplc / self.line_frequency_hz
 
     def current(self) -> float:
         """The current through the resistor now (A), limited to ±ILIM like the instrument's compliance."""
@@ -91,6 +108,8 @@ class Virtual2450(_LineInstrument):
             return f'{code},"{message}"'
         if head == "*RST":
             self._reset()
+        elif head == "*CLS":
+            self.errors.clear()
         elif head == "*IDN?":
             return "KEITHLEY INSTRUMENTS,MODEL 2450,0,virtual"
         elif head == "*OPC?":
@@ -103,8 +122,17 @@ class Virtual2450(_LineInstrument):
             self.level_a = float(arg)
         elif head == ":SOUR:VOLT:ILIM":
             self.ilim_a = float(arg)
+            self.compliance_sent = True
         elif head == ":SOUR:CURR:VLIM":
             self.vlim_v = float(arg)
+            self.compliance_sent = True
+        elif head == ":SENS:CURR:NPLC":
+            if not 0.01 <= float(arg) <= 10:
+                raise ValueError(f"Parameter data out of range; {line}")
+            self.nplc = float(arg)
+        elif head == ":SENS:CURR:RANG":
+            float(arg)
+            self.autorange = False
         elif head == ":SOUR:VOLT:DEL":
             self.delay_s = float(arg)
         elif head == ":SOUR:VOLT:RANG":
@@ -112,11 +140,16 @@ class Virtual2450(_LineInstrument):
         elif head in (":SENS:CURR:RANG:AUTO", ":SOUR:VOLT:RANG:AUTO", ":SENS:VOLT:RANG:AUTO"):
             if arg != "ON":
                 raise ValueError(f"Illegal parameter value; {line}")
+            if head == ":SENS:CURR:RANG:AUTO":
+                self.autorange = True
         elif head == ":SENS:FUNC" and arg in ('"CURR"', '"VOLT"'):
             self.sense = arg.strip('"')
         elif head == ":OUTP":
             if arg not in ("ON", "OFF"):
                 raise ValueError(f"Illegal parameter value; {line}")
+            if arg == "ON" and not self.compliance_sent:
+                self.errors.append((-221, "Settings conflict; output on without a compliance (limit) set"))
+                return None
             self.output = arg == "ON"
         elif head == ":READ?":
             return self.reading()
@@ -125,7 +158,23 @@ class Virtual2450(_LineInstrument):
         return None
 
 
-_CHANNELS = re.compile(r'^"([1-6][A-H](?:0[1-9]|1[0-2])(?:,[1-6][A-H](?:0[1-9]|1[0-2]))*|allslots)"$')
+_POINT = r"[1-6][A-H](?:0[1-9]|1[0-2])"
+_ITEM = rf"{_POINT}(?::{_POINT})?"
+_CHANNELS = re.compile(rf'^"({_ITEM}(?:,{_ITEM})*|allslots)"$')
+
+
+def _expand(item: str) -> set[str]:
+    """One crosspoint, or every crosspoint of a range ``1A01:1B03`` (slot, row and column ranges, inclusive)."""
+    first, _, last = item.partition(":")
+    if not last:
+        return {first}
+    slots = range(int(first[0]), int(last[0]) + 1)
+    rows = [chr(c) for c in range(ord(first[1]), ord(last[1]) + 1)]
+    cols = range(int(first[2:]), int(last[2:]) + 1)
+    points = {f"{s}{r}{c:02d}" for s in slots for r in rows for c in cols}
+    if not points:
+        raise ValueError(f"Parameter error; empty range {item}")
+    return points
 
 
 class Virtual707B(_LineInstrument):
@@ -144,6 +193,13 @@ class Virtual707B(_LineInstrument):
         if line == "reset()":
             self.closed.clear()
             return None
+        if line == "*IDN?":
+            return "Keithley Instruments Inc., Model 707B, 0, virtual"
+        if line == "*CLS":
+            self.errors.clear()
+            return None
+        if line == "*OPC?":
+            return "1"
         if line == 'print(channel.getclose("allslots"))':
             return ";".join(sorted(self.closed)) or "nil"
         match = re.match(r"^channel\.(close|open|exclusiveclose)\((.*)\)$", line)
@@ -153,7 +209,8 @@ class Virtual707B(_LineInstrument):
         names = _CHANNELS.match(arg)
         if not names:
             raise ValueError(f"Parameter error; {arg}")
-        channels = set(names.group(1).split(","))
+        channels = set().union(*(_expand(c) for c in names.group(1).split(","))) if names.group(1) != "allslots" \
+            else {"allslots"}
         if action == "open":
             self.closed = set() if channels == {"allslots"} else self.closed - channels
         elif "allslots" in channels:

@@ -16,8 +16,9 @@ import tty
 from typing import Protocol
 
 from .crossbar import Reply
+from .scpi import next_message
 
-__all__ = ["GARBLED", "LineInstrument", "PtyServer", "TcpServer"]
+__all__ = ["GARBLED", "GIANT", "LineInstrument", "PtyServer", "TcpServer"]
 
 #: What a garbled reply looks like on the wire: not ASCII, not a number.
 GARBLED = b"\xfe#?garbled\xff"
@@ -27,19 +28,46 @@ class LineInstrument(Protocol):
     def process(self, line: str) -> Reply: ...
 
 
-def _outgoing(reply: Reply) -> bytes | None:
-    """The bytes to send for ``reply`` after its fault (None: send nothing)."""
-    fault = reply.fault
-    if fault is not None:
-        if fault.kind == "delay":
-            time.sleep(fault.seconds)
-        elif fault.kind in ("drop", "disconnect"):
+#: What a giant reply looks like: far more than any query asks for.
+GIANT = b"1.0," * 25_000 + b"1.0"
+
+
+class _Outgoing:
+    """The bytes to send for each reply after its fault; holds a ``late`` reply back until the next one."""
+
+    def __init__(self) -> None:
+        self.held = b""
+
+    def __call__(self, reply: Reply) -> bytes | None:
+        data = self._data(reply)
+        if reply.fault is not None and reply.fault.kind == "late":
+            self.held += data or b""
             return None
-        elif fault.kind == "garble":
-            return GARBLED + b"\n"
-    if reply.text is None:
-        return None
-    return reply.text.encode("ascii") + b"\n"
+        if data is None:
+            return None
+        data, self.held = self.held + data, b""
+        return data
+
+    @staticmethod
+    def _data(reply: Reply) -> bytes | None:
+        fault = reply.fault
+        if fault is not None:
+            if fault.kind == "delay":
+                time.sleep(fault.seconds)
+            elif fault.kind in ("drop", "disconnect"):
+                return None
+            elif fault.kind == "garble":
+                return GARBLED + b"\n"
+            elif fault.kind == "giant":
+                return GIANT + b"\n"
+        if reply.text is None:
+            return None
+        return reply.text.encode("latin-1") + b"\n"  # latin-1: binary blocks pass unchanged
+
+
+def _text(line: bytes) -> str:
+    """A received message as text: latin-1, so that binary blocks keep every byte; a trailing CR dropped."""
+    return line.decode("latin-1").removesuffix("\r")
 
 
 class _Server:
@@ -108,6 +136,7 @@ class TcpServer(_Server):
         conn.settimeout(0.1)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buffer = b""
+        outgoing = _Outgoing()
         while not self._stop.is_set():
             try:
                 chunk = conn.recv(1 << 16)
@@ -118,12 +147,14 @@ class TcpServer(_Server):
             if not chunk:
                 return
             buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                reply = self.instrument.process(line.decode("ascii", "replace").rstrip("\r"))
+            while True:
+                line, buffer = next_message(buffer)
+                if line is None:
+                    break
+                reply = self.instrument.process(_text(line))
                 if reply.fault is not None and reply.fault.kind == "disconnect":
                     return
-                data = _outgoing(reply)
+                data = outgoing(reply)
                 if data is not None:
                     try:
                         conn.sendall(data)
@@ -151,6 +182,7 @@ class PtyServer(_Server):
 
     def _serve(self) -> None:
         buffer = b""
+        outgoing = _Outgoing()
         while not self._stop.is_set():
             ready, _, _ = select.select([self._master], [], [], 0.1)
             if not ready:
@@ -161,9 +193,11 @@ class PtyServer(_Server):
                 time.sleep(0.01)
                 continue
             buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                data = _outgoing(self.instrument.process(line.decode("ascii", "replace").rstrip("\r")))
+            while True:
+                line, buffer = next_message(buffer)
+                if line is None:
+                    break
+                data = outgoing(self.instrument.process(_text(line)))
                 while data:
                     data = data[os.write(self._master, data):]
 

@@ -110,8 +110,9 @@ def test_transport_failures_name_instrument_and_command() -> None:
 
 
 def test_garbled_reply_raises_with_raw_text() -> None:
-    """Bytes that are not ASCII, or not a number where one is expected, raise with the raw reply quoted."""
-    box = Box(Transcript([(b"*IDN?\n", b"\xfe\xff\n"), (b"MEAS?\n", b"1.0,abc\n")]), "box")
+    """Bytes that are not ASCII, or not a number where one is expected, raise with the raw reply quoted; the
+    query after a garbled reply first clears the link (``*OPC?``)."""
+    box = Box(Transcript([(b"*IDN?\n", b"\xfe\xff\n"), (b"*OPC?\n", b"1\n"), (b"MEAS?\n", b"1.0,abc\n")]), "box")
     with pytest.raises(InstrumentFault, match="garbled reply to '\\*IDN\\?'"):
         box.query("*IDN?")
     with pytest.raises(InstrumentFault, match="garbled reply to 'MEAS\\?': '1.0,abc'"):

@@ -50,3 +50,12 @@ def test_relay_error_raises() -> None:
     ])
     with pytest.raises(InstrumentFault, match="-221 Settings conflict"):
         Keithley707B(link, "matrix").close_channels(["1A01"])
+
+
+def test_channel_ranges_are_accepted() -> None:
+    """The manual's range form (first:last, inclusive) is a valid channel list; a reversed range is not."""
+    link = Transcript([(b'channel.close("1A01:1A05,2B03")\n', None), (b"print(errorqueue.next())\n", OK)])
+    Keithley707B(link, "matrix").close_channels(["1A01:1A05", "2B03"])
+    link.assert_done()
+    with pytest.raises(ValueError, match="invalid crosspoints"):
+        Keithley707B(Transcript([]), "matrix").close_channels(["1A05:1A01"])

@@ -64,7 +64,7 @@ max_pulse_v = 2.0
 
 
 def write_protocols(folder: Path, resource: str = "", transport: str = "visa", pulse: float = 1.0,
-                    train: int = 20, test: int = 20, epochs: int = 2, data_format: str = "hex") -> tuple[Path, Path]:
+                    train: int = 20, test: int = 20, epochs: int = 2, data_format: str = "binary") -> tuple[Path, Path]:
     """A simulator protocol and the rig protocol that trains the served copy of it."""
     sim_text = SIM.format(train=train, test=test, epochs=epochs)
     sim = folder / "sim.toml"
@@ -123,9 +123,10 @@ def test_training_over_visa_tcp_equals_the_simulator(reference: dict) -> None:
 
 
 def test_round_trips_per_sample(reference: dict) -> None:
-    """A centered-EP sample costs 4 round trips (3 settles carrying their reads, 1 program), inference 1."""
-    setup, checkpoints, close = 12, 2, 1
-    assert reference["lines"] == setup + 2 * (20 * 4 + 20 * 1) + checkpoints + close
+    """A centered-EP sample costs 3 round trips (3 settles carrying their reads and read-backs; the programming
+    step and its parameter read-back ride in front of the next one), inference 1; checkpoints at epochs 0, 1, 2."""
+    setup, checkpoints, close = 12, 3, 1
+    assert reference["lines"] == setup + 2 * (20 * 3 + 20 * 1) + checkpoints + close
 
 
 def test_training_over_a_serial_pty_equals_the_simulator(tmp_path: Path) -> None:
@@ -168,10 +169,11 @@ def test_runtime_limit_violation_reaches_no_instrument(tmp_path: Path) -> None:
             new = server.instrument.log[len(before):]
         finally:
             system.close()
-    assert new == ["INP:LEV " + "0" * 16 * 64 + ";:OUTP:NUDG 0.0;:INIT;:STAT:SETT?;:MEAS:OUT? 1"]
+    assert new == [(b"INP:LEV #3512" + bytes(512) + b";:INP:LEV?;:OUTP:NUDG 0.0;:OUTP:NUDG?;:INIT;:STAT:SETT?;"
+                   b":MEAS:OUT? 1;:SYST:ERR?").decode("latin-1")]
 
 
-# Line 140 falls in epoch 2 (12 setup lines, 100 per epoch, 1 checkpoint read).
+# Line 140 falls in epoch 2 (12 setup lines, 1 checkpoint read, 80 per epoch, 1 checkpoint read).
 @pytest.mark.parametrize("fault", ["garble@140", "error@140", pytest.param("disconnect@140", marks=pytest.mark.slow),
                                    pytest.param("drop@140", marks=pytest.mark.slow)])  # these two wait out timeouts
 def test_fault_stops_with_checkpoint_and_resume_matches(reference: dict, tmp_path: Path, capsys, fault: str) -> None:
@@ -194,3 +196,17 @@ def test_fault_stops_with_checkpoint_and_resume_matches(reference: dict, tmp_pat
     assert resumed["summary"]["test_accuracy"] == undisturbed["summary"]["test_accuracy"]
     for name, value in undisturbed["params"].items():
         np.testing.assert_allclose(resumed["params"][name], value, rtol=1e-7, atol=1e-10, err_msg=name)
+
+
+def test_bench_on_a_rig_switches_the_outputs_off_again(tmp_path: Path, capsys) -> None:
+    """`aeqprop bench fidelity` builds the rig (outputs on) and, with no oracle, measures the gradient by the
+    hardware's own means; here the board refuses the centered estimator's negative nudge (an instrument fault):
+    one line, exit 1, and the board's outputs are off again (confirmed) before it returns."""
+    sim, _ = write_protocols(tmp_path)
+    with served(sim) as server:
+        _, rig = write_protocols(tmp_path, server.resource)
+        code = main(["bench", "fidelity", str(rig), "--samples", "1"])
+        board = server.instrument
+        assert code == 1 and board.log[-1] == "OUTP:STAT OFF;:OUTP:STAT?;:SYST:ERR?"
+        assert board.process("OUTP:STAT?").text == "0"
+    assert capsys.readouterr().err.count("\n") == 1

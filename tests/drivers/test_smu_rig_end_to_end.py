@@ -63,7 +63,7 @@ timeout_s = 2.0
 input_gain_v = {gain}
 nudge_conductance_s = 0.5
 compliance_a = 5.0
-pulse_width_s = 1e-4
+pulse_width_s = 1e-3
 device_rate_s_per_vs = 100.0
 device_threshold_v = 0.5
 [system.limits]
@@ -136,7 +136,8 @@ def runs(tmp_path_factory) -> dict:
         instruments = bench.instruments()
         eventually(lambda: all(i.log and i.log[-1] == OFF[name == "matrix"] for name, i in instruments.items()))
         logs = {name: list(instrument.log) for name, instrument in instruments.items()}
-    return {"direct": direct, "rig": via_rig, "relaxations": bench.relaxations, "logs": logs}
+    return {"direct": direct, "rig": via_rig, "relaxations": bench.relaxations, "logs": logs,
+            "violations": list(bench.violations)}
 
 
 @pytest.mark.slow
@@ -173,10 +174,60 @@ def test_instruments_are_used_as_wired(runs: dict) -> None:
     logs = runs["logs"]
     assert sum(line.startswith(":SOUR:VOLT ") for line in logs["source0"]) >= 48
     assert any(line.startswith(":SOUR:CURR ") and line != ":SOUR:CURR 0.0" for line in logs["bias0"])
-    assert {line for line in logs["meter"][7:-1]} == {":READ?", ":OUTP ON", "*OPC?"}
+    assert logs["meter"][:2] == ["*CLS", "*IDN?"] and logs["matrix"][:2] == ["*CLS", "*IDN?"]
+    assert {line for line in logs["meter"][9:-1]} == {":READ?", ":OUTP ON", "*OPC?", ":SYST:ERR?"}
     assert any(line.startswith("channel.exclusiveclose(") and '"1C' in line for line in logs["matrix"])
     for name, log in logs.items():
         assert log[-1] == OFF[name == "matrix"], name
+
+
+def test_training_never_harms_a_device(runs: dict) -> None:
+    """The bench enforces the physics a real bench would punish (hot switching, two sources on one line, output on
+    without compliance, autorange or an over-long pulse): a whole training run triggers none of them."""
+    assert runs["violations"] == []
+
+
+def test_sequences_are_safe_by_construction(runs: dict) -> None:
+    """The command logs read against the manuals: the pulser pulses only from 0 V on a fixed range with delay and
+    aperture set (one compound on/read/off), an input source is off while the pulser can reach its line, the
+    nudge sources are at 0 V whenever their relays switch, and at close every SMU is off before the relays open."""
+    logs = runs["logs"]
+    pulser = logs["pulser"]
+    pulses = [k for k, line in enumerate(pulser) if line == ":OUTP ON;:READ?;:OUTP OFF"]
+    assert pulses and ":OUTP ON" not in pulser
+    for k in pulses:
+        assert pulser[k - 4].startswith(":SENS:CURR:RANG ") and pulser[k - 3] == ":SENS:CURR:NPLC 0.025"
+        assert pulser[k - 2] == ":SOUR:VOLT:DEL 0.0005" and pulser[k + 1] == ":SOUR:VOLT 0.0"
+    source0 = logs["source0"]
+    assert [line for line in source0 if line.startswith(":OUTP")][:2] == [":OUTP ON", ":OUTP OFF"]
+    off = source0.index(":OUTP OFF")
+    assert source0[off - 1] == ":SOUR:VOLT 0.0"  # to 0 V, then off, before the pulser is routed onto line 0
+    for k in range(3):
+        nudge = [line for line in logs[f"nudge{k}"] if line.startswith(":SOUR:VOLT ")]
+        assert nudge.count(":SOUR:VOLT 0.0") >= 48  # back to 0 V after every nudged phase
+
+
+def test_bench_reports_what_would_harm_a_device(tmp_path: Path) -> None:
+    """The old sequences are caught: a pulse onto an input line whose source is on, relays switched with a nudge
+    source at its target, an output switched on without a compliance."""
+    sim, _ = write_protocols(tmp_path)
+    bench, _ = virtual_bench(load_protocol(sim), "127.0.0.1", 0, None, "matrix")
+    source, pulser, nudge, matrix = bench.sources[0], bench.pulser, bench.nudgers[0], bench.matrix
+    assert source.process(":OUTP ON").text is None and not source.output  # no compliance yet
+    assert source.process(":SYST:ERR?").text.startswith("-221")
+    for line in ("*RST", ":SOUR:VOLT:ILIM 0.001", ":OUTP ON", ":SOUR:VOLT 1.0"):
+        source.process(line)
+    for line in ("*RST", ":SOUR:VOLT:ILIM 0.001", ":SENS:CURR:RANG 0.001", ":SENS:CURR:NPLC 0.025",
+                 ":SOUR:VOLT:DEL 0.0005", ":SOUR:VOLT 1.5"):
+        pulser.process(line)
+    matrix.process('channel.exclusiveclose("1C01,2D01")')
+    assert pulser.process(":OUTP ON;:READ?;:OUTP OFF").text == "9.9E+37"
+    assert bench.violations == ["source contention on input line 0"]
+    for line in ("*RST", ":SOUR:VOLT:ILIM 0.001", ":OUTP ON", ":SOUR:VOLT 0.5"):
+        nudge.process(line)
+    matrix.process('channel.exclusiveclose("3E01")')
+    assert bench.violations[-1].startswith("hot switching on rows E")
+    assert matrix.process("print(errorqueue.next())").text.startswith("-2.00000e+02\tExecution error; hot switching")
 
 
 def test_protocol_beyond_a_limit_sends_nothing(tmp_path: Path, capsys) -> None:
@@ -216,10 +267,10 @@ def test_fault_stops_the_run_with_a_checkpoint_and_resume_finishes_it(tmp_path: 
     sim, _ = write_protocols(tmp_path, train=4, test=4, epochs=2)
     undisturbed = train(sim, tmp_path / "direct")
     out = tmp_path / "run"
-    # Meter lines: 7 to configure, 1 output on, 1 *OPC?; then 3 + 2 x (32 drops + 7 nodes) per training sample
-    # and 3 per test sample.
-    epoch = 4 * (3 + 2 * 39) + 4 * 3
-    with served(sim, faults=f"garble@{9 + epoch + 100}", fault_on="meter") as (bench, resources):
+    # Meter lines: *CLS and *IDN? at open, 7 to configure, 1 output on, 1 *OPC?; then 3 outputs + 2 x (32 + 12
+    # drops + 7 nodes) per training sample and 3 per test sample, each phase followed by an error-queue read.
+    epoch = 4 * (3 + 1 + 2 * (51 + 1)) + 4 * (3 + 1)
+    with served(sim, faults=f"garble@{11 + epoch + 100}", fault_on="meter") as (bench, resources):
         _, rig = write_protocols(tmp_path, resources, train=4, test=4, epochs=2)
         assert main(["run", str(rig), "--out", str(out), "--no-progress"]) == 1
         resumed = main(["run", str(rig), "--resume", str(out), "--no-progress"])
@@ -268,3 +319,21 @@ def test_serve_bench_command_lists_every_instrument(aeqprop_cmd: list[str]) -> N
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+
+
+def test_limit_violation_mid_run_exits_2_with_the_run_failed(tmp_path: Path, capsys) -> None:
+    """A learning rate so large that a bias step would exceed max_current_a: LimitViolation mid-run is bad input
+    (exit 2, as documented), nothing beyond the limit is sent, the summary says failed and the SMUs end off."""
+    sim, _ = write_protocols(tmp_path, train=4, test=4)
+    with served(sim) as (bench, resources):
+        _, rig = write_protocols(tmp_path, resources, train=4, test=4)
+        rig.write_text(rig.read_text().replace("lr = 0.1", "lr = 1e6"))
+        code = main(["run", str(rig), "--out", str(tmp_path / "run"), "--no-progress"])
+        instruments = bench.instruments()
+        assert eventually(lambda: all(i.closed == set() if name == "matrix" else i.output is False
+                                      for name, i in instruments.items()))
+        assert not any(line.startswith(":SOUR:CURR ") and abs(float(line.split()[1])) > 5.0
+                       for i in instruments.values() for line in i.log)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "LimitViolation" in err and "exceeds the limit" in err
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "failed"

@@ -47,16 +47,20 @@ SOURCE_AND_MEASURE = {
     KeysightB2900: [w(":OUTP1 ON"), w(":SOUR1:VOLT 0.25"), q(":MEAS:CURR? (@1)", b"+1.250000E-05\n"),
                     w(":OUTP1 OFF")],
 }
+#: Pulses from a base of 0 V, on a fixed current range, timed by the instrument as delay + aperture = width.
 PULSE = {
-    Keithley2400: [w(":SOUR:CLE:AUTO ON"), w(":SOUR:DEL 0.0001"), w(":SOUR:VOLT:LEV 1.5"),
-                   q(":READ?", b"7.5E-05\n"), w(":SOUR:CLE:AUTO OFF"), w(":SOUR:VOLT:LEV 0.0")],
-    Keithley2450: [w(":SOUR:VOLT:DEL 0.0001"), w(":SOUR:VOLT 1.5"), w(":OUTP ON"), q(":READ?", b"7.5E-05\n"),
-                   w(":OUTP OFF"), w(":SOUR:VOLT 0.0")],
+    Keithley2400: [w(":SENS:CURR:RANG 0.0001"), w(":SENS:CURR:NPLC 0.025"), w(":SOUR:CLE:AUTO ON"),
+                   w(":SOUR:DEL 0.0005"), w(":SOUR:VOLT:LEV 1.5"), q(":READ?", b"7.5E-05\n"), w(":SOUR:CLE:AUTO OFF"),
+                   w(":SOUR:VOLT:LEV 0.0")],
+    Keithley2450: [w(":SENS:CURR:RANG 0.0001"), w(":SENS:CURR:NPLC 0.025"), w(":SOUR:VOLT:DEL 0.0005"),
+                   w(":SOUR:VOLT 1.5"), q(":OUTP ON;:READ?;:OUTP OFF", b"7.5E-05\n"), w(":SOUR:VOLT 0.0")],
     KeysightB2900: [w(":SOUR1:FUNC:SHAP PULS"), w(":SOUR1:VOLT:MODE FIX"), w(":SOUR1:VOLT 0.0"),
-                    w(":SOUR1:VOLT:TRIG 1.5"), w(":SOUR1:PULS:DEL 0.0"), w(":SOUR1:PULS:WIDT 0.0001"),
-                    w(":TRIG1:ACQ:DEL 5e-05"), w(":TRIG1:SOUR AINT"), w(":TRIG1:COUN 1"), q(":SYST:ERR?", SCPI_OK),
+                    w(":SOUR1:VOLT:TRIG 1.5"), w(":SOUR1:PULS:DEL 0.0"), w(":SOUR1:PULS:WIDT 0.001"),
+                    w(":SENS1:CURR:RANG:AUTO OFF"), w(":SENS1:CURR:RANG 0.0001"), w(":SENS1:CURR:APER 0.0005"),
+                    w(":TRIG1:ACQ:DEL 0.0005"), w(":TRIG1:SOUR AINT"), w(":TRIG1:COUN 1"), q(":SYST:ERR?", SCPI_OK),
                     w(":OUTP1 ON"), w(":INIT (@1)"), q(":FETC:ARR:CURR? (@1)", b"+7.5E-05\n"), w(":OUTP1 OFF"),
-                    q(":SYST:ERR?", SCPI_OK)],
+                    w(":SOUR1:FUNC:SHAP DC"), w(":SOUR1:VOLT:MODE FIX"), w(":SOUR1:VOLT:TRIG 0.0"),
+                    w(":SENS1:CURR:RANG:AUTO ON"), q(":SYST:ERR?", SCPI_OK)],
 }
 DRIVERS = list(CONFIGURE)
 
@@ -75,15 +79,65 @@ def test_configure_source_measure_and_close(driver) -> None:
 
 @pytest.mark.parametrize("driver", list(PULSE), ids=lambda d: d.__name__)
 def test_pulse_and_read(driver) -> None:
-    """One pulse-and-read: pulse setup, the reading during the pulse, and the return to 0 V / output off."""
-    link = Transcript(PULSE[driver])
+    """One 1 ms pulse-and-read after configuration: fixed range, aperture and delay that add up to the width, the
+    reading during the pulse, and the return to 0 V / output off (the B2900 also back to DC shape)."""
+    link = Transcript(CONFIGURE[driver] + PULSE[driver])
     smu = driver(link, limits=LIMITS)
-    assert smu.pulse_and_read(1.5, 1e-4) == 7.5e-05
+    smu.configure_voltage_source(1e-4, range_v=2.0)
+    assert smu.pulse_and_read(1.5, 1e-3) == 7.5e-05
     link.assert_done()
 
 
+@pytest.mark.parametrize("driver", DRIVERS, ids=lambda d: d.__name__)
+def test_no_output_and_no_pulse_before_compliance(driver) -> None:
+    """Switching an output on, or pulsing, before any compliance was sent is refused: nothing reaches the link."""
+    link = Transcript([])
+    smu = driver(link, limits=LIMITS)
+    with pytest.raises(LimitViolation, match="no compliance sent"):
+        smu.enable_output()
+    with pytest.raises(LimitViolation, match="no compliance sent"):
+        smu.pulse_and_read(1.0, 1e-3)
+    assert link.sent == []
+
+
+def test_pulse_shorter_than_the_shortest_aperture_is_refused() -> None:
+    """A 2450 cannot time 0.1 ms (its shortest reading is 0.01 PLC = 0.2 ms at 50 Hz): refused, nothing sent."""
+    link = Transcript(CONFIGURE[Keithley2450])
+    smu = Keithley2450(link, limits=LIMITS)
+    smu.configure_voltage_source(1e-4, range_v=2.0)
+    with pytest.raises(LimitViolation, match="shorter than the shortest aperture 0.0002 s"):
+        smu.pulse_and_read(1.0, 1e-4)
+    link.assert_done()
+
+
+@pytest.mark.parametrize(("driver", "identity"), [
+    (Keithley2400, "KEITHLEY INSTRUMENTS INC.,MODEL 2450,04096331,1.6.7c"),
+    (Keithley2450, "KEITHLEY INSTRUMENTS INC.,MODEL 2400,1234,C30"),
+    (Keithley2600, "Keysight Technologies,B2912A,MY1234,3.4"),
+    (KeysightB2900, "Keithley Instruments Inc., Model 2636B, 1234, 3.2.2"),
+])
+def test_open_refuses_a_wrong_model(driver, identity: str) -> None:
+    """``*CLS`` then ``*IDN?``: an instrument of another model than the driver's is refused."""
+    link = Transcript([w("*CLS"), q("*IDN?", identity.encode() + b"\n")])
+    with pytest.raises(Exception, match="refusing to drive it"):
+        driver(link, limits=LIMITS).identify()
+    link.assert_done()
+
+
+@pytest.mark.parametrize(("driver", "identity"), [
+    (Keithley2400, "KEITHLEY INSTRUMENTS INC.,MODEL 2410,1234,C30"),
+    (Keithley2450, "KEITHLEY INSTRUMENTS,MODEL 2450,0,virtual"),
+    (Keithley2600, "Keithley Instruments Inc., Model 2636B, 1234, 3.2.2"),
+    (KeysightB2900, "Keysight Technologies,B2912A,MY1234,3.4"),
+])
+def test_open_accepts_its_model(driver, identity: str) -> None:
+    link = Transcript([w("*CLS"), q("*IDN?", identity.encode() + b"\n")])
+    assert driver(link, limits=LIMITS).identify() == identity
+
+
 def test_2600b_pulse_train_is_one_batched_script() -> None:
-    """A 2600B pulse train goes out as one loadandrunscript block (hardware-timed) and one printbuffer query."""
+    """A 2600B pulse train goes out as one loadandrunscript block (hardware-timed) and one printbuffer query: base
+    0 V, fixed range, the measurement started by its own timer so that delay + aperture ends with the pulse."""
     smu = Keithley2600(Transcript(CONFIGURE[Keithley2600]), limits=LIMITS)
     smu.configure_voltage_source(1e-4, range_v=2.0)
     script = smu.pulse_script(np.array([1.0, -1.0, 0.5]), 1e-4, 1e-3)
@@ -95,20 +149,30 @@ def test_2600b_pulse_train_is_one_batched_script() -> None:
     currents = smu.pulse_train([1.0, -1.0, 0.5], 1e-4, 1e-3)
     link.assert_done()
     assert np.array_equal(currents, [1e-5, -1e-5, 5e-6])
+    assert script[:5] == ["smua.source.levelv = 0", "smua.measure.autorangei = smua.AUTORANGE_OFF",
+                          "smua.measure.rangei = 0.0001", "smua.measure.nplc = 0.0025", "smua.measure.delay = 0"]
     assert "smua.trigger.source.listv({1.0, -1.0, 0.5})" in script
     assert "trigger.timer[2].delay = 0.0001" in script and "trigger.timer[1].delay = 0.001" in script
-    assert script[-1] == "smua.source.output = smua.OUTPUT_OFF"
+    assert "trigger.timer[3].delay = 5e-05" in script
+    assert "smua.trigger.measure.stimulus = trigger.timer[3].EVENT_ID" in script
+    assert script[-2:] == ["smua.source.output = smua.OUTPUT_OFF", "smua.measure.autorangei = smua.AUTORANGE_ON"]
 
 
 def test_b2900_pulse_train_uses_list_and_timer_trigger() -> None:
-    """A B2900 pulse train is one list sweep paced by the timer trigger, fetched in one reply."""
-    expected = [w(":SOUR1:FUNC:SHAP PULS"), w(":SOUR1:VOLT 0.0"), w(":SOUR1:VOLT:MODE LIST"),
+    """A B2900 pulse train is one list sweep paced by the timer trigger, fetched in one reply, then back to DC."""
+    expected = [*CONFIGURE[KeysightB2900],
+                w(":SOUR1:FUNC:SHAP PULS"), w(":SOUR1:VOLT 0.0"), w(":SOUR1:VOLT:MODE LIST"),
                 w(":SOUR1:LIST:VOLT 1.0,-1.0"), w(":SOUR1:PULS:DEL 0.0"), w(":SOUR1:PULS:WIDT 0.0001"),
+                w(":SENS1:CURR:RANG:AUTO OFF"), w(":SENS1:CURR:RANG 0.0001"), w(":SENS1:CURR:APER 5e-05"),
                 w(":TRIG1:ACQ:DEL 5e-05"), w(":TRIG1:SOUR TIM"), w(":TRIG1:TIM 0.001"), w(":TRIG1:COUN 2"),
                 q(":SYST:ERR?", SCPI_OK), w(":OUTP1 ON"), w(":INIT (@1)"),
-                q(":FETC:ARR:CURR? (@1)", b"+1.0E-05,-1.0E-05\n"), w(":OUTP1 OFF"), q(":SYST:ERR?", SCPI_OK)]
+                q(":FETC:ARR:CURR? (@1)", b"+1.0E-05,-1.0E-05\n"), w(":OUTP1 OFF"), w(":SOUR1:FUNC:SHAP DC"),
+                w(":SOUR1:VOLT:MODE FIX"), w(":SOUR1:VOLT:TRIG 0.0"), w(":SENS1:CURR:RANG:AUTO ON"),
+                q(":SYST:ERR?", SCPI_OK)]
     link = Transcript(expected)
-    assert np.array_equal(KeysightB2900(link, limits=LIMITS).pulse_train([1.0, -1.0], 1e-4, 1e-3), [1e-5, -1e-5])
+    smu = KeysightB2900(link, limits=LIMITS)
+    smu.configure_voltage_source(1e-4, range_v=2.0)
+    assert np.array_equal(smu.pulse_train([1.0, -1.0], 1e-4, 1e-3), [1e-5, -1e-5])
     link.assert_done()
 
 

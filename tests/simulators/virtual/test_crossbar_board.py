@@ -129,3 +129,23 @@ def test_serve_refuses_a_rig(tmp_path: Path, capsys) -> None:
 
     assert main(["serve", str(ROOT / "protocols" / "rig-crossbar.toml"), "--port", "0"]) == 2
     assert "serve a simulated system" in capsys.readouterr().err
+
+
+def test_binary_blocks_may_hold_any_byte(board: CrossbarBoard) -> None:
+    """Blocks whose payload holds line ends, ';', '#' and a trailing space are framed and parsed by their header:
+    levels set through one come back bit-identical (INP:LEV?), and a header that lies is an error, not data."""
+    from aeqprop.simulators.virtual.scpi import block, next_message, split_units
+
+    payload = b"\x3f\x0a\x3b\x23\x20\x0a\x3b\x20" + b"\xbf\xd0\x0a\x0a\x3b\x23\x0d\x20"
+    levels = np.frombuffer(payload, dtype=">f8").astype(np.float64)
+    assert np.all(np.abs(levels) < 1)
+    message = ("FORM:DATA REAL,64;:INP:LEV " + block(levels) + ";:INP:LEV?").encode("latin-1")
+    framed, rest = next_message(message + b"\n" + b"*IDN?\n")
+    assert framed == message and rest == b"*IDN?\n"
+    assert next_message(message[:-15] + b"\n")[0] is None  # the block is incomplete: wait for more bytes
+    assert len(split_units(message.decode("latin-1"))) == 3
+    assert board.process(message.decode("latin-1")).text == block(levels)
+    assert board.process("SYST:ERR?").text == '0,"No error"'
+    board.process("INP:LEV #217" + "\x00" * 17)  # 17 bytes are not 2 float64
+    assert board.process("SYST:ERR?").text.startswith("-160,")
+    assert board.process("INP:LEV?").text == block(levels)  # unchanged
