@@ -18,11 +18,10 @@ def _join_checkout_folders() -> None:
     root = here.parent
     if not (here / "simulators").is_dir() and (root / "simulators" / "__init__.py").is_file() \
             and (root / "pyproject.toml").is_file():
-        __path__.append(str(root))  # noqa: F821 - the package's own search path
+        __path__.append(str(root))
 
 
 _join_checkout_folders()
-
 
 from .settings import ProtocolError, RuleSettings, SystemSettings
 from .system import (
@@ -40,9 +39,9 @@ from .system import (
 __version__ = "0.1.0"
 
 # The public Python API (docs/python-api.md); imported after __version__, which run summaries record.
-from .api import Experiment, RunFailed, make_data, make_rule, make_system, run_protocol, train  # noqa: E402
-from .data import Dataset  # noqa: E402
-from .protocol import Protocol, load_protocol  # noqa: E402
+from .api import Experiment, RunFailed, make_data, make_rule, make_system, run_protocol, train
+from .data import Dataset
+from .protocol import Protocol, load_protocol
 
 __all__ = [
     "AeqpropError",

@@ -15,6 +15,7 @@ interrupted characterisation resumes at the phase it stopped in.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -24,7 +25,6 @@ import numpy as np
 
 from .rundir import RunDirectory
 from .system import AeqpropError, CapabilityError, PhysicalSystem
-
 
 #: Program-only systems: one "pulse" is window / (PROGRAM_LEVELS * pulses), so a train overshoots the window.
 PROGRAM_LEVELS = 0.8
@@ -172,8 +172,8 @@ class Characteriser:
             ("read noise", self._noise),
         ]
         for c in range(s.cycles):
-            plan.append((f"cycle {c + 1}: depression", lambda c=c: self._train(c, 0)))
-            plan.append((f"cycle {c + 1}: potentiation", lambda c=c: self._train(c, 1)))
+            plan.append((f"cycle {c + 1}: depression", functools.partial(self._train, c, 0)))
+            plan.append((f"cycle {c + 1}: potentiation", functools.partial(self._train, c, 1)))
         if s.drift_reads:
             plan.append(("drift", self._drift))
         return plan

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 
@@ -45,7 +46,10 @@ def _sse(x0: np.ndarray, x1: np.ndarray, ok: np.ndarray, step: float, levels: np
     return out
 
 
-def _fit_curves(pot: tuple[np.ndarray, ...], dep: tuple[np.ndarray, ...], step: float,
+Train = tuple[np.ndarray, np.ndarray, np.ndarray]  # (x0, x1, ok): conductance before and after one pulse
+
+
+def _fit_curves(pot: Train, dep: Train, step: float,
                 max_levels: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-device (levels, a_pot, a_dep) minimising the one-step residuals of both directions."""
     d = pot[0].shape[0]
@@ -183,9 +187,9 @@ def fit(data: Measurements, settings: Settings, system: str = "") -> DeviceFile:
         arrays = _with_pooled(f, pooled)
         groups[name] = DeviceGroup(shape=list(f["stuck"].shape), **{k: arrays[k].tolist() for k in DeviceGroup.FIELDS})
         for idx in zip(*np.nonzero(f["stuck"]), strict=True):
-            at = "g_max" if f["stuck"][idx] > 0 else "g_min"
+            at: Literal["g_min", "g_max"] = "g_max" if f["stuck"][idx] > 0 else "g_min"
             stuck_list.append(StuckDevice(param=name, index=[int(i) for i in idx], at=at, g=float(f["level"][idx])))
-    measured = {
+    measured: dict[str, float | int | str] = {
         "cycles": settings.cycles, "pulses": settings.pulses, "step": settings.step, "reads": settings.reads,
         "noise_reads": settings.noise_reads, "pulses_per_device": data.pulses_fired,
         "elapsed_s": round(data.elapsed_s, 3), "saturated": bool(pooled.levels <= settings.pulses),

@@ -70,7 +70,7 @@ def pulses_between(u: np.ndarray, t: np.ndarray, levels: FloatArray, a_pot: Floa
 
 # --- the device file ---------------------------------------------------------------------------------------
 
-DEVICE_FILE_VERSION = 1
+DEVICE_FILE_VERSION: Literal[1] = 1
 
 
 class DeviceFileError(ValueError):

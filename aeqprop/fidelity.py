@@ -151,7 +151,8 @@ def bias_orders(points: Sequence[FidelityPoint]) -> dict[str, float]:
 
 def format_table(points: Sequence[FidelityPoint]) -> str:
     """A plain-text table, one line per point."""
-    head = f"{'estimator':<12} {'beta':>8} {'reads':>5} {'cosine':>9} {'rel.error':>10} {'bias':>10} {'spread':>10} {'relax':>5}"
+    head = (f"{'estimator':<12} {'beta':>8} {'reads':>5} {'cosine':>9} {'rel.error':>10} {'bias':>10} "
+            f"{'spread':>10} {'relax':>5}")
     lines = [head, "-" * len(head)]
     for p in points:
         lines.append(

@@ -122,10 +122,13 @@ def _devices_section(view: RunView, margin: float) -> str:
         window = "unbounded" if dev.low is None or dev.high is None else f"{dev.low:.4g} … {dev.high:.4g} {dev.unit}"
         v = dev.values
         rows.append(
-            f'<tr><td>{_e(dev.name)}</td><td>{dev.layer}</td><td>{_e(dev.role)}</td><td>{_e("×".join(map(str, v.shape)))}</td>'
+            f"<tr><td>{_e(dev.name)}</td><td>{dev.layer}</td><td>{_e(dev.role)}</td>"
+            f'<td>{_e("×".join(map(str, v.shape)))}</td>'
             f"<td>{_e(window)}</td><td>{v.mean():.4g}</td><td>{v.std():.4g}</td>"
-            f'<td data-run="{_e(view.name)}" data-device="{_e(dev.name)}" data-key="low">{_e(fmt("test_accuracy", low))}</td>'
-            f'<td data-run="{_e(view.name)}" data-device="{_e(dev.name)}" data-key="high">{_e(fmt("test_accuracy", high))}</td></tr>'
+            f'<td data-run="{_e(view.name)}" data-device="{_e(dev.name)}" data-key="low">'
+            f'{_e(fmt("test_accuracy", low))}</td>'
+            f'<td data-run="{_e(view.name)}" data-device="{_e(dev.name)}" data-key="high">'
+            f'{_e(fmt("test_accuracy", high))}</td></tr>'
         )
     table = ("<table><tr><th>group</th><th>layer</th><th>role</th><th>shape</th><th>window</th><th>mean</th>"
              f"<th>std</th><th>at low edge</th><th>at high edge</th></tr>{''.join(rows)}</table>")
@@ -188,5 +191,6 @@ def build_report(views: Sequence[RunView], command: str, margin: float = 0.01) -
                  "<h3>Versions</h3>", _versions(view),
                  "<h3>Reproduce</h3>", f"<pre>{_e(_reproduce(view))}</pre>"]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>aeqprop report: {_e(title)}"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>aeqprop report: {_e(title)}"
             f"</title><style>{STYLE}</style></head><body>{''.join(body)}<script>{SCRIPT}</script></body></html>\n")

@@ -133,7 +133,7 @@ class RunDirectory:
         go into the archive as ``__array__.N`` entries and come back in place from :meth:`load_checkpoint`."""
         payload = dict(arrays)
         payload["__state__"] = np.array(json.dumps(_extract_arrays(state, payload)))
-        _atomic_write(self.path / CHECKPOINT, lambda fh: np.savez(fh, **payload))
+        _atomic_write(self.path / CHECKPOINT, lambda fh: np.savez(fh, **payload))  # type: ignore[arg-type]
 
     def has_checkpoint(self) -> bool:
         return (self.path / CHECKPOINT).is_file()
@@ -141,7 +141,8 @@ class RunDirectory:
     def load_checkpoint(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         file = self.path / CHECKPOINT
         if not file.is_file():
-            raise RunDirError(f"{self.path}: no checkpoint to resume from (the run stopped before its first epoch ended)")
+            raise RunDirError(f"{self.path}: no checkpoint to resume from (the run stopped before its first "
+                              "checkpoint)")
         with np.load(file) as data:
             stored = {k: data[k] for k in data.files if k.startswith(_ARRAY_PREFIX)}
             arrays = {k: data[k] for k in data.files if k != "__state__" and not k.startswith(_ARRAY_PREFIX)}

@@ -79,7 +79,8 @@ class RunView:
 
     def counters(self) -> dict[str, list[float | None]]:
         """Per-epoch cost counters present in the records (name → value per epoch)."""
-        return {k: [r.get(k) for r in self.records] for k in COUNTERS if any(r.get(k) is not None for r in self.records)}
+        records = self.records
+        return {k: [r.get(k) for r in records] for k in COUNTERS if any(r.get(k) is not None for r in records)}
 
 
 def load_devices(path: Path) -> tuple[list[Device], int | None, str]:

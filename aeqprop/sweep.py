@@ -18,7 +18,7 @@ import json
 import re
 import shutil
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,7 +117,7 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
 
 def is_finished(run_dir: Path) -> bool:
     summary = read_summary(run_dir)
-    return bool(summary) and summary.get("status") == "completed"
+    return summary is not None and summary.get("status") == "completed"
 
 
 def run_point(raw: dict[str, Any], overrides: list[str], out: str, source: str) -> dict[str, Any]:
@@ -212,7 +212,7 @@ def run_sweep(
     grid_specs: list[str],
     folder: str | Path,
     *,
-    fixed: list[str] = (),
+    fixed: Sequence[str] = (),
     workers: int = 2,
     cluster: str | None = None,
     log: Callable[[str], None] | None = print,
@@ -227,13 +227,16 @@ def run_sweep(
     sweep_file = folder / SWEEP_FILE
     if sweep_file.is_file():  # the grid may grow (points are named by their values); the base may not change
         saved = json.loads(sweep_file.read_text())
-        if {k: saved.get(k) for k in ("protocol", "fixed")} != json.loads(json.dumps({k: record[k] for k in ("protocol", "fixed")})):
+        base = json.loads(json.dumps({k: record[k] for k in ("protocol", "fixed")}))
+        if {k: saved.get(k) for k in ("protocol", "fixed")} != base:
             raise SweepError(f"{folder}: holds a sweep of a different protocol or --set; use another --out")
     folder.mkdir(parents=True, exist_ok=True)
     sweep_file.write_text(json.dumps(record, indent=2) + "\n")
 
     results: dict[str, dict[str, Any]] = {}
-    ran, skipped, failed = [], [], []
+    ran: list[str] = []
+    skipped: list[str] = []
+    failed: list[str] = []
     todo: list[tuple[Point, Path]] = []
     for point in points:
         run_dir = folder / point.name

@@ -248,13 +248,13 @@ class Tracker:
             raise TrackingError(f"run.{opening}: cannot open the logger: {first}") from exc
         return cls(sinks, system, run.log_every, run.histograms)
 
-    def _each(self, call: Callable[[Any], None]) -> None:
+    def _each(self, call: Callable[[Any], object]) -> None:
         """Call every sink; one that fails is dropped with a one-line warning and training goes on (a
         tracking server that goes away must not stop an hours-long hardware run)."""
         for sink in list(self.sinks):
             try:
                 call(sink)
-            except Exception as exc:  # noqa: BLE001 - any logger failure, whatever its library raises
+            except Exception as exc:
                 self.sinks.remove(sink)
                 first = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 print(f"aeqprop: warning: {sink.NAME} logging stopped ({first}); training goes on", file=sys.stderr)

@@ -19,7 +19,8 @@ HELP = "plot runs: learning curves (several runs overlaid), per-epoch costs, con
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'aeqprop run' (a sweep folder stands for all its points)")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="run directories written by 'aeqprop run' (a sweep folder stands for all its points)")
     parser.add_argument("-o", "--output", help="learning-curve PNG path (default OUT_DIR/learning_curve.png)")
     parser.add_argument("--out-dir", help="folder for the PNGs (default: the run directory, or ./plots for several)")
     parser.add_argument("--edge", type=float, default=0.01, metavar="FRACTION",

@@ -15,8 +15,10 @@ HELP = "write one self-contained HTML report of one or several runs (summary, cu
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by 'aeqprop run' (a sweep folder stands for all its points)")
-    parser.add_argument("-o", "--output", help="HTML path (default RUN_DIR/report.html, or ./report.html for several folders)")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="run directories written by 'aeqprop run' (a sweep folder stands for all its points)")
+    parser.add_argument("-o", "--output",
+                        help="HTML path (default RUN_DIR/report.html, or ./report.html for several folders)")
     parser.add_argument("--edge", type=float, default=0.01, metavar="FRACTION",
                         help="a device is 'at an edge' within this fraction of its window (default 0.01)")
 

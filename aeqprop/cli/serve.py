@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         return _serve_bench(protocol, args)
     server = virtual_instrument(protocol, args.transport, args.host, args.port, args.fault)
     if args.log:
-        server.instrument.log_file = open(args.log, "a", buffering=1)  # noqa: SIM115 - open while serving
+        server.instrument.log_file = open(args.log, "a", buffering=1)
     print(f"serving {protocol.system.kind} system at {server.resource} (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
@@ -55,7 +55,7 @@ def _serve_bench(protocol, args: argparse.Namespace) -> int:
     try:
         for (name, instrument), server in zip(bench.instruments().items(), servers, strict=True):
             if args.log:
-                instrument.log_file = open(f"{args.log}.{name}", "a", buffering=1)  # noqa: SIM115 - open while serving
+                instrument.log_file = open(f"{args.log}.{name}", "a", buffering=1)
             server.start()
             print(f"{name:8s} {server.resource}", flush=True)
         print(f"serving a bench of {len(servers)} instruments (Ctrl-C stops)", flush=True)

@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     raw = read_raw(args.protocol)
     if args.workers < 1:
         raise SweepError(f"--workers must be >= 1, got {args.workers}")
-    out = Path(args.out) if args.out else (
-        Path(raw.get("run", {}).get("out", "runs")) / f"sweep-{Path(args.protocol).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    parent = Path(raw.get("run", {}).get("out", "runs"))
+    out = Path(args.out) if args.out else parent / f"sweep-{Path(args.protocol).stem}-{stamp}"
     result = run_sweep(args.protocol, raw, args.grid, out, fixed=args.overrides, workers=args.workers,
                        cluster=args.cluster)
     print(f"{len(result.ran)} ran, {len(result.skipped)} skipped (finished before), {len(result.failed)} failed; "
