@@ -58,6 +58,14 @@ def test_readme_example_runs_as_written(tmp_path) -> None:
     assert "resuming" in done.stdout
 
 
+def test_readme_shows_the_tested_example() -> None:
+    """The README's Python example is the snippet the test above runs, character for character."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks, "the README shows no Python example"
+    assert blocks[0] == _snippets()[0]
+
+
 def test_protocol_snippet_runs_from_the_repository_root() -> None:
     done = subprocess.run([sys.executable, "-c", _snippets()[1]], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
