@@ -42,18 +42,20 @@ class Coefficients:
         if self._inv_hidden is None:
             # A node with no conductance at all is held at 0 V by its diode (or floats at 0 if linear).
             self._inv_hidden = [
-                np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0).astype(d.dtype) for d in self.diag[:-1]
+                np.divide(1.0, d) if d.size == 0 or d.min() > 0
+                else np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0).astype(d.dtype, copy=False)
+                for d in self.diag[:-1]
             ]
         inv_out = self._inv_out.get(beta)
         if inv_out is None:
             out_diag = self.diag[-1] + beta
-            if np.any(out_diag <= 0):
+            if out_diag.size and out_diag.min() <= 0:
                 node = int(np.argmin(out_diag))
                 raise NotSettled(
                     f"energy unbounded below: output node {node} has total conductance "
                     f"{self.diag[-1][node]:.4g} S and nudge beta={beta:.4g} (sum must stay > 0)"
                 )
-            inv_out = (1.0 / out_diag).astype(out_diag.dtype)
+            inv_out = np.divide(1.0, out_diag, out=out_diag)
             if len(self._inv_out) > 8:  # continual or stencil runs visit a few nudges; keep the cache small
                 self._inv_out.clear()
             self._inv_out[beta] = inv_out
