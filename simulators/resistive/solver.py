@@ -80,21 +80,6 @@ def diagonals(params: dict[str, np.ndarray], depth: int) -> list[np.ndarray]:
     return diag
 
 
-def add_clipped(g: np.ndarray, step: np.ndarray, lo: float, hi: float | None, block_bytes: int = 1 << 17) -> None:
-    """``g += step`` then clip to ``[lo, hi]``, in place, walking ``g`` in row blocks of ``block_bytes``.
-
-    The clip reads each block while it is still in cache, so a large conductance matrix crosses the memory
-    bus once instead of twice (DRN-1H: 6.4 MB per step).
-    """
-    per = max(1, block_bytes // max(1, g.shape[-1] * g.itemsize)) if g.ndim == 2 else g.shape[0]
-    for r0 in range(0, g.shape[0], per):
-        block = g[r0 : r0 + per]
-        np.add(block, step[r0 : r0 + per], out=block)
-        np.maximum(block, lo, out=block)
-        if hi is not None:
-            np.minimum(block, hi, out=block)
-
-
 def extrapolate(
     layers: list[np.ndarray], free: list[np.ndarray], ratio: float, lows: list[np.ndarray], highs: list[np.ndarray]
 ) -> None:

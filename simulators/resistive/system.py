@@ -9,7 +9,7 @@ import numpy as np
 from aeqprop.system import CapabilityError, ParamSpec, RelaxReport, SystemSpec, nudge_target
 
 from .network import Topology, input_voltages, local_gradients, param_names
-from .solver import Coefficients, add_clipped, block_coordinate_descent, diagonals, extrapolate, input_drive
+from .solver import Coefficients, block_coordinate_descent, diagonals, extrapolate, input_drive
 
 
 class ResistiveNetwork:
@@ -156,14 +156,8 @@ class ResistiveNetwork:
                 raise KeyError(f"program: unknown parameter {name!r}; known: {sorted(self._params)}")
             if np.shape(step) != self._params[name].shape:
                 raise ValueError(f"program {name}: expected shape {self._params[name].shape}, got {np.shape(step)}")
-        lo, hi = self._g_window
-        for name, step in delta.items():
-            if self.spec.params[name].role == "bias":
-                self._params[name] += step
-            else:  # add and clip block by block while the block is in cache: one pass over memory, not two
-                add_clipped(self._params[name], np.asarray(step), lo, hi)
-        if any(f"g{k}" not in delta for k in range(1, self._topology.depth + 1)):
-            self._clip_conductances()  # as before: every conductance ends inside the window
+            self._params[name] += step
+        self._clip_conductances()
         self._invalidate()
 
     def read_params(self) -> dict[str, np.ndarray]:

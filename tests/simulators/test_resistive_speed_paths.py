@@ -7,7 +7,6 @@ import pytest
 
 from aeqprop.simulators.resistive import oracle
 from aeqprop.simulators.resistive.network import local_gradients
-from aeqprop.simulators.resistive.solver import add_clipped
 
 from ..conftest import small_network
 
@@ -96,13 +95,3 @@ def test_local_gradients_with_workspace_match_fresh_computation(rng) -> None:
             np.testing.assert_allclose(got["g1"], naive, rtol=1e-12, atol=1e-12)
 
 
-
-@pytest.mark.parametrize("block_bytes", [64, 1 << 17])
-def test_blocked_add_and_clip_equals_the_two_plain_passes(block_bytes, rng) -> None:
-    """add_clipped = np.clip(g + step, lo, hi) whatever the block size (blocks only change the memory order)."""
-    g = rng.random((37, 11))
-    step = rng.normal(scale=0.6, size=g.shape)
-    want = np.clip(g + step, 0.05, 0.9)
-    add_clipped(g, step, 0.05, 0.9, block_bytes=block_bytes)
-    np.testing.assert_array_equal(g, want)
-    assert np.any(want == 0.05) and np.any(want == 0.9)  # both ends of the window were exercised
