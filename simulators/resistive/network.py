@@ -110,15 +110,23 @@ def local_gradients(
         left = _operand(ws, ("left", k), batch, pre)
         if k > 1 or ws.get("left_of") is not pre:
             left[:batch] = pre
-            np.einsum("bi,bi->i", pre, pre, out=left[batch])
+            _sum_of_squares(pre, left[batch])
             if k == 1:
                 ws["left_of"] = pre if workspace is not None else None
         right = _operand(ws, ("right", k), batch, post)
         np.multiply(post, -1.0 / batch, out=right[:batch])
-        np.einsum("bj,bj->j", post, post, out=right[batch + 1])
+        _sum_of_squares(post, right[batch + 1])
         out[f"g{k}"] = left.T @ right
         out[f"b{k}"] = np.add.reduce(right[:batch], axis=0)  # = -mean(post)
     return out
+
+
+def _sum_of_squares(nodes: np.ndarray, out: np.ndarray) -> None:
+    """``out[j] = sum_b nodes[b, j]**2`` (a plain multiply at batch 1, where einsum's set-up dominates)."""
+    if nodes.shape[0] == 1:
+        np.multiply(nodes[0], nodes[0], out=out)
+    else:
+        np.einsum("bj,bj->j", nodes, nodes, out=out)
 
 
 def _operand(ws: dict, key: tuple, batch: int, nodes: np.ndarray) -> np.ndarray:

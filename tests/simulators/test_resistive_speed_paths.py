@@ -82,7 +82,7 @@ def test_local_gradients_with_workspace_match_fresh_computation(rng) -> None:
     also when v_in, the layers and the batch size change between calls."""
     params = {"g1": rng.random((7, 4)), "g2": rng.random((4, 3)), "b1": rng.random(4), "b2": rng.random(3)}
     workspace: dict = {}
-    for batch in (5, 5, 2, 5):
+    for batch in (5, 5, 2, 1, 1, 5):
         v_in = rng.normal(size=(batch, 7))
         for _ in range(2):  # two phases share v_in, their layers differ
             layers = [rng.normal(size=(batch, 4)), rng.normal(size=(batch, 3))]
