@@ -9,8 +9,9 @@ a sweep and raises :class:`~aeqprop.system.NotSettled` when ``max_sweeps`` is sp
 Hot path: plain array operations only (matmul, multiply, clip), no Python loop over nodes or samples. At
 batch 1 the cost is the number of numpy calls per sweep (about a microsecond each), so everything that does
 not change between sweeps (reciprocal diagonals, transposed weights, injected currents) is prepared once per
-relaxation or once per parameter change (:class:`Coefficients` caches it), and a layer update is four calls
-plus three for the convergence check. At large sizes the cost is the GEMMs, which run in place.
+relaxation or once per parameter change (:class:`Coefficients` caches it), and a hidden layer's update is
+five calls plus three for the convergence check. At large sizes the cost is the GEMMs, which write into
+reused buffers.
 """
 
 from __future__ import annotations
