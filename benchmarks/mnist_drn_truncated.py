@@ -26,7 +26,8 @@ from aeqprop.protocol import build, load_protocol
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--protocol", default=str(ROOT / "protocols" / "mnist-drn3h.toml"))
-    parser.add_argument("--sweeps", type=int, default=6, help="sweeps per phase (public code: 4 / 5 / 6 for 1H / 2H / 3H)")
+    parser.add_argument("--sweeps", type=int, default=6,
+                        help="sweeps per phase (public code: 4 / 5 / 6 for 1H / 2H / 3H)")
     parser.add_argument("--train", type=int, default=8000, help="training samples (one pass)")
     parser.add_argument("--test", type=int, default=2000, help="test images evaluated at the end")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
