@@ -1,8 +1,9 @@
 """Training throughput (samples/s) of the shipped digits protocol at several batch sizes.
 
 Writes benchmarks/results/throughput.json. Besides wall-clock samples/s it records samples per CPU second spent
-inside the learning rule, the figure that stays meaningful when other jobs share the machine. Batch 1 is what hardware does (online training); public EP codebases
-report 150-420 samples/s at batch 1 and 500-3,000 at larger batches on this kind of machine.
+inside the learning rule, the figure that stays meaningful when other jobs share the machine. Batch 1 is what
+hardware does (online training); public EP codebases report 150-420 samples/s at batch 1 and 500-3,000 at
+larger batches on this kind of machine.
 
     python benchmarks/throughput.py [--batches 1 4 8] [--epochs 2]
 """
