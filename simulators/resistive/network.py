@@ -106,29 +106,36 @@ def local_gradients(
     out: dict[str, np.ndarray] = {}
     for k in range(1, len(layers) + 1):
         pre, post = nodes[k - 1], nodes[k]
+        # left = [pre; sum_b pre^2; 1/(2B)], right = [-post/B; 1/(2B); sum_b post^2]
         left = _operand(ws, ("left", k), batch, pre)
         if k > 1 or ws.get("left_of") is not pre:
             left[:batch] = pre
-            np.einsum("bi,bi->i", pre, pre, out=left[batch])
-            left[batch] *= 1.0 / (2 * batch)
+            _sum_of_squares(pre, left[batch])
             if k == 1:
                 ws["left_of"] = pre if workspace is not None else None
         right = _operand(ws, ("right", k), batch, post)
         np.multiply(post, -1.0 / batch, out=right[:batch])
-        np.einsum("bj,bj->j", post, post, out=right[batch + 1])
-        right[batch + 1] *= 1.0 / (2 * batch)
+        _sum_of_squares(post, right[batch + 1])
         out[f"g{k}"] = left.T @ right
         out[f"b{k}"] = np.add.reduce(right[:batch], axis=0)  # = -mean(post)
     return out
 
 
+def _sum_of_squares(nodes: np.ndarray, out: np.ndarray) -> None:
+    """``out[j] = sum_b nodes[b, j]**2`` (a plain multiply at batch 1, where einsum's set-up dominates)."""
+    if nodes.shape[0] == 1:
+        np.multiply(nodes[0], nodes[0], out=out)
+    else:
+        np.einsum("bj,bj->j", nodes, nodes, out=out)
+
+
 def _operand(ws: dict, key: tuple, batch: int, nodes: np.ndarray) -> np.ndarray:
-    """A (batch + 2, n) buffer whose constant row (ones) is already in place: row ``batch + 1`` for the left
-    operand, row ``batch`` for the right one."""
+    """A (batch + 2, n) buffer whose constant row 1/(2 batch) is already in place: row ``batch + 1`` of the
+    left operand, row ``batch`` of the right one (they scale the other operand's sum of squares)."""
     buf = ws.get(key)
     if buf is None or buf.shape != (batch + 2, nodes.shape[1]) or buf.dtype != nodes.dtype:
         buf = np.empty((batch + 2, nodes.shape[1]), dtype=nodes.dtype)
-        buf[batch + 1 if key[0] == "left" else batch] = 1.0
+        buf[batch + 1 if key[0] == "left" else batch] = 1.0 / (2 * batch)
         ws[key] = buf
         if key[0] == "left" and key[1] == 1:
             ws["left_of"] = None

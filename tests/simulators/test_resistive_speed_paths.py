@@ -82,7 +82,7 @@ def test_local_gradients_with_workspace_match_fresh_computation(rng) -> None:
     also when v_in, the layers and the batch size change between calls."""
     params = {"g1": rng.random((7, 4)), "g2": rng.random((4, 3)), "b1": rng.random(4), "b2": rng.random(3)}
     workspace: dict = {}
-    for batch in (5, 5, 2, 5):
+    for batch in (5, 5, 2, 1, 1, 5):
         v_in = rng.normal(size=(batch, 7))
         for _ in range(2):  # two phases share v_in, their layers differ
             layers = [rng.normal(size=(batch, 4)), rng.normal(size=(batch, 3))]
@@ -93,4 +93,5 @@ def test_local_gradients_with_workspace_match_fresh_computation(rng) -> None:
             nodes = [v_in, *layers]
             naive = 0.5 * np.mean((nodes[0][:, :, None] - nodes[1][:, None, :]) ** 2, axis=0)
             np.testing.assert_allclose(got["g1"], naive, rtol=1e-12, atol=1e-12)
+
 
