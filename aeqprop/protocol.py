@@ -26,7 +26,7 @@ from aeqprop.simulators.smooth import SmoothConfig
 from aeqprop.simulators.spice import SpiceConfig
 
 from .adaptive import AdaptiveReads
-from .agnostic import VARIANTS, AgnosticEP, Homeostat, Variant, group_eps
+from .agnostic import VARIANTS, AgnosticEP, Homeostat, StabilityGuard, Variant, group_eps
 from .continual import ContinualEP
 from .data import SHAPES
 from .estimators import NEEDS, EstimatorName
@@ -182,7 +182,10 @@ class HomeostasisConfig(_Strict):
     tolerance: float = Field(default=1e-6, gt=0, description="Held when every parameter is this close to its set point (parameter units).")
     max_iterations: int = Field(default=50, ge=1, description="Knob adjustments per hold before the run stops with an error.")
     adaptive: bool = Field(default=True, description="Estimate each knob's gain from its measured response (else unit gain).")
-    max_gain: float = Field(default=16.0, ge=1, description="Largest knob gain the adaptive loop may use.")
+    max_gain: float = Field(default=1024.0, ge=1, description="Largest knob multiplier the adaptive loop may use (weakly responding knobs).")
+    reads: int = Field(default=1, ge=1, description="Parameter read-backs averaged per measurement; the tolerance rises to the measured noise floor.")
+    stop_after: int = Field(default=3, ge=1, description="Iterations without response after which a knob rests on a stop: reported, no longer pushed.")
+    margin: float | None = Field(default=0.5, gt=0, lt=1, description="Largest measured eps*lambda per group (1 - 1/response); eps is lowered past it. None: never lower eps.")
 
 
 class AeqpropConfig(_Strict):
@@ -212,9 +215,10 @@ class AeqpropConfig(_Strict):
         if optimizer is not None:
             raise ProtocolError("algorithm 'aeqprop' has no optimizer (eps is its learning rate)")
         h = self.homeostasis
-        homeostat = Homeostat(h.tolerance, h.max_iterations, h.adaptive, h.max_gain)
+        homeostat = Homeostat(h.tolerance, h.max_iterations, h.adaptive, h.max_gain, h.reads, h.stop_after)
         eps = group_eps(system.spec.params, self.eps, self.eps_bias)
-        return AgnosticEP(self.variant, self.beta, homeostat, eps, self.decay, self.reads)
+        guard = None if h.margin is None else StabilityGuard(h.margin)
+        return AgnosticEP(self.variant, self.beta, homeostat, eps, self.decay, self.reads, guard)
 
 
 #: Every learning rule a protocol file can name; each has ``requires()`` and ``build(system, optimizer, rng)``.

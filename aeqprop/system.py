@@ -140,8 +140,13 @@ class PhysicalSystem(Protocol):
     def program(self, delta: Mapping[str, np.ndarray]) -> None:
         """Request parameter increments; the device decides what it actually takes (window, precision)."""
 
-    def read_params(self) -> Arrays:
-        """Parameters as measured (capability "program" or "homeostatic")."""
+    def read_params(self, reads: int = 1) -> Arrays:
+        """Parameters as measured (capability "program" or "homeostatic"), averaged over ``reads`` read-backs.
+
+        Hardware reads θ with noise; averaging N read-backs divides its σ by √N. A noiseless system may ignore
+        ``reads``. Controllers call ``read_params()`` (no argument) when they want a single read, so systems
+        written before ``reads`` existed keep working at N = 1.
+        """
 
 
 class HomeostaticSystem(PhysicalSystem, Protocol):

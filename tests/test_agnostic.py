@@ -136,14 +136,32 @@ def test_foreign_system_learns() -> None:
     assert accuracy >= 0.7  # chance: 1/3
 
 
-def test_stuck_knob_is_reported_by_count() -> None:
-    """A parameter whose knob is disconnected drifts with each new batch and cannot be held: NotHeld names how
-    many knobs failed, and in which group."""
+def test_stuck_knob_is_reported_not_pushed() -> None:
+    """A parameter whose knob is disconnected does not respond to it: after ``stop_after`` dead iterations it is
+    reported as resting on a stop (group and count) and no longer pushed; the other 20 knobs are held."""
     x, y = toy_batch()
     net = ForeignFloatingNet(6, 3, 0.05, 0.05, stuck=(("W", (2, 1)),))
     rule = AgnosticEP("optimistic", 0.5, Homeostat(tolerance=1e-8, max_iterations=40))
-    with pytest.raises(NotHeld, match=r"homeostasis: 1 of 21 knobs could not hold .* W=1\)"):
+    rule.step(net, x, y)
+    rule.step(net, *toy_batch(seed=11))
+    assert rule.last_hold.stopped == {"W": 1}
+    assert rule.last_hold.max_error <= 1e-8  # every other knob holds its parameter
+    knob = rule.controls["W"][2, 1]
+    for seed in (12, 13, 14):
+        rule.step(net, *toy_batch(seed=seed))
+    assert abs(rule.controls["W"][2, 1] - knob) < 1.0  # no wind-up of the dead knob
+    assert rule.epoch_metrics()["knobs_on_stops_max"] == {"W": 1}
+
+
+def test_not_held_names_groups_and_counts() -> None:
+    """What truly cannot be held within the budget (responsive knobs, too few iterations) raises NotHeld with the
+    failing groups and their knob counts."""
+    x, y = toy_batch()
+    net = ForeignFloatingNet(6, 3, 0.2, 0.2, seed=1)
+    rule = AgnosticEP("centered", 0.5, Homeostat(tolerance=1e-12, max_iterations=1))
+    with pytest.raises(NotHeld, match=r"homeostasis: \d+ of 21 knobs could not hold .*per group: W=\d+") as info:
         rule.step(net, x, y)
+    assert set(info.value.groups) <= {"W", "b"} and info.value.groups["W"] > 0
 
 
 def test_adaptive_gain_holds_where_unit_gain_diverges() -> None:

@@ -160,6 +160,8 @@ class FloatingResistiveConfig(BaseModel):
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps per voltage relaxation before NotSettled.")
     max_rounds: int = Field(default=200, gt=0, description="Voltage/parameter rounds per relaxation before NotSettled.")
     dtype: Literal["float64", "float32"] = "float64"
+    read_noise: float = Field(default=0.0, ge=0, description="σ of one parameter read-back (parameter units); 0 = exact.")
+    noise_seed: int = Field(default=0, description="Seed of the read-back noise.")
 
     @field_validator("hidden")
     @classmethod
@@ -181,10 +183,12 @@ class FloatingResistiveConfig(BaseModel):
         topology = Topology((2 * self.inputs, *self.hidden, self.outputs), self.input_gain)
         params = init_params(topology, rng, self.init_gain, self.bias_init, np.dtype(self.dtype))
         eps = {name: self.coupling_eps for name in param_names(topology.depth)}
-        return FloatingResistiveNetwork(
+        net = FloatingResistiveNetwork(
             topology, params, eps, g_min=self.g_min, g_max=self.g_max, tol_v=self.tol_v, tol_param=self.tol_param,
             max_sweeps=self.max_sweeps, max_rounds=self.max_rounds, dtype=self.dtype,
         )
+        net.set_read_noise(self.read_noise, self.noise_seed)
+        return net
 
 
 __all__ = ["FloatingResistiveConfig", "FloatingResistiveNetwork"]
