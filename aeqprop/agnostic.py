@@ -62,14 +62,16 @@ def group_eps(
 
 @dataclass
 class StabilityGuard:
-    """Keeps each group's ε·λ (measured as 1 − 1/response) at most ``margin``; counts what it did per epoch.
+    """Keeps each group's ε·λ (λ measured as (1 − 1/response)/ε) below ``margin``; logs what it did per epoch.
 
-    ``scale`` multiplies the protocol's ε of each group (1 until a reduction; never raised again: the schedule's
-    decay may bring ε back inside the region by itself, and growth of the weights only raises λ).
+    The estimate λ̂ of each group follows the measurements: it rises fast (half-way per hold, all the way when
+    ε·λ > 0.9) and falls slowly (5 % per hold), so one noisy hold neither collapses ε nor lets it run away.
+    The ε used is min(schedule, 0.8·margin/λ̂): it returns toward the protocol's schedule when λ falls.
     """
 
     margin: float = 0.5
     retries: int = 3
+    lam: dict[str, float] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)
     reductions: dict[str, int] = field(default_factory=dict)
     kappa_max: dict[str, float] = field(default_factory=dict)
@@ -80,28 +82,42 @@ class StabilityGuard:
         if not 0 < self.margin < 1:
             raise ValueError(f"stability margin must be in (0, 1), got {self.margin}")
 
-    def observe(self, response: Mapping[str, float]) -> dict[str, float]:
-        """Record the measured responses; return the groups whose ε must be multiplied, and by how much."""
-        factors = {}
+    def observe(self, response: Mapping[str, float], eps: Mapping[str, float], schedule: Mapping[str, float]) -> bool:
+        """Fold one hold's measured responses into λ̂; return whether any group's ε must change."""
+        changed = False
         for name, r in response.items():
             kappa = 1.0 - 1.0 / r if (math.isfinite(r) and r > 1.0) else (0.0 if math.isfinite(r) and r > 0 else 1.0)
             self.kappa_max[name] = max(self.kappa_max.get(name, 0.0), kappa)
             self.kappa_sum[name] = self.kappa_sum.get(name, 0.0) + kappa
             self.kappa_n[name] = self.kappa_n.get(name, 0) + 1
-            if kappa > self.margin:
-                factors[name] = 0.8 * self.margin / kappa
-        return factors
+            lam = kappa / eps[name]
+            old = self.lam.get(name, lam)
+            rate = 0.25 if lam > old else 0.05
+            self.lam[name] = old + rate * (lam - old)
+            changed |= self._rescale(name, schedule[name])
+        return changed
 
-    def reduce(self, factors: Mapping[str, float]) -> None:
+    def reduce(self, factors: Mapping[str, float], eps: Mapping[str, float], schedule: Mapping[str, float]) -> None:
+        """A hold failed: treat the named groups as if ε·λ had reached 1/factor times its present value."""
         for name, f in factors.items():
-            self.scale[name] = self.scale.get(name, 1.0) * f
+            self.lam[name] = max(self.lam.get(name, 0.0), 0.8 * self.margin / (f * eps[name]))
+            self._rescale(name, schedule[name])
+
+    def _rescale(self, name: str, scheduled: float) -> bool:
+        lam = self.lam.get(name, 0.0)
+        new = 1.0 if lam <= 0 else min(1.0, 0.8 * self.margin / (scheduled * lam))
+        old = self.scale.get(name, 1.0)
+        self.scale[name] = new
+        if new < 0.99 * old:
             self.reductions[name] = self.reductions.get(name, 0) + 1
+        return abs(new - old) > 0.01 * old
 
     def epoch_log(self) -> dict:
-        """Per group: measured ε·λ (mean and max over the epoch's holds) and reductions; counters reset."""
+        """Per group: measured ε·λ (mean and max over the epoch's holds), λ̂, reductions; counters reset."""
         log = {
             "eps_lambda_mean": {k: self.kappa_sum[k] / self.kappa_n[k] for k in self.kappa_n},
             "eps_lambda_max": dict(self.kappa_max),
+            "lambda_estimate": dict(self.lam),
             "eps_reductions": dict(self.reductions),
         }
         self.kappa_max, self.kappa_sum, self.kappa_n, self.reductions = {}, {}, {}, {}
@@ -202,7 +218,7 @@ class AgnosticEP:
                 if self.guard is None or self.base_eps is None or retries >= self.guard.retries or not exc.groups:
                     raise
                 retries += 1
-                self.guard.reduce({name: 0.5 for name in exc.groups})
+                self.guard.reduce({name: 0.5 for name in exc.groups}, self.eps(), self.scheduled_eps())
                 self._apply_coupling(system)
                 system.relax()
 
@@ -214,9 +230,9 @@ class AgnosticEP:
             self._stopped_max[name] = max(self._stopped_max.get(name, 0), count)
         if self.guard is None:
             return
-        factors = self.guard.observe(hold.response)
-        if factors and self.base_eps is not None:
-            self.guard.reduce(factors)
+        if self.base_eps is None:  # a fixed coupling: the guard can only measure and report
+            return
+        if self.guard.observe(hold.response, self.eps(), self.scheduled_eps()):
             self._apply_coupling(system)
 
     # --- epochs and checkpoints -----------------------------------------------------------------------------
@@ -225,7 +241,11 @@ class AgnosticEP:
         if self.base_eps is None:
             return None
         scale = {} if self.guard is None else self.guard.scale
-        return {k: v * self.decay**self.epoch * scale.get(k, 1.0) for k, v in self.base_eps.items()}
+        return {k: v * scale.get(k, 1.0) for k, v in self.scheduled_eps().items()}
+
+    def scheduled_eps(self) -> dict[str, float]:
+        """The protocol's ε for this epoch (base × decay^epoch), before the stability guard."""
+        return {k: v * self.decay**self.epoch for k, v in (self.base_eps or {}).items()}
 
     def epoch_metrics(self) -> dict:
         """What the homeostat measured this epoch: ε used, measured ε·λ, reductions, knobs resting on stops."""
@@ -251,7 +271,7 @@ class AgnosticEP:
             "set_point": None if self.set_point is None else {k: v.copy() for k, v in self.set_point.items()},
             "controls": None if self.controls is None else {k: v.copy() for k, v in self.controls.items()},
             "homeostat": self.homeostat.state_dict(),
-            "eps_scale": None if self.guard is None else dict(self.guard.scale),
+            "guard": None if self.guard is None else {"scale": dict(self.guard.scale), "lam": dict(self.guard.lam)},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -259,8 +279,9 @@ class AgnosticEP:
         self.set_point = None if state.get("set_point") is None else {k: np.array(v) for k, v in state["set_point"].items()}
         self.controls = None if state.get("controls") is None else {k: np.array(v) for k, v in state["controls"].items()}
         self.homeostat.load_state_dict(state.get("homeostat", {}))
-        if self.guard is not None and state.get("eps_scale") is not None:
-            self.guard.scale = {k: float(v) for k, v in state["eps_scale"].items()}
+        if self.guard is not None and state.get("guard") is not None:
+            self.guard.scale = {k: float(v) for k, v in state["guard"]["scale"].items()}
+            self.guard.lam = {k: float(v) for k, v in state["guard"]["lam"].items()}
         self._coupling_eps = None
 
     # --- helpers ------------------------------------------------------------------------------------------

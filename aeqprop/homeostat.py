@@ -25,7 +25,7 @@ import numpy as np
 from .system import Arrays, NotSettled, PhysicalSystem
 
 #: Group gains are the inverse of the measured collective response, clipped to [1/GROUP_CLIP, GROUP_CLIP].
-GROUP_CLIP = 16.0
+GROUP_CLIP = 256.0
 #: A knob whose parameter moved by less than this fraction of the knob's move made no measurable progress.
 DEAD = 1.0 / 16.0
 

@@ -42,7 +42,7 @@ def main() -> None:
     batch = protocol.run.batch_size
     order = parts.shuffle_rng.permutation(len(data.x_train))
     targets = one_hot(data.y_train, 10, protocol.data.target_low, protocol.data.target_high)
-    per_batch, holds, error = [], [], None
+    per_batch, holds, relaxations, trace, error = [], [], [], [], None
     start = time.perf_counter()
     for b in range(0, len(order), batch):
         idx = order[b : b + batch]
@@ -55,6 +55,12 @@ def main() -> None:
             break
         per_batch.append(time.perf_counter() - t0)
         holds.append(report.homeostasis_iterations)
+        relaxations.append(report.relaxations)
+        if b // batch % 50 == 0:  # ε per group over time and what the homeostat measured
+            hold = parts.rule.last_hold
+            trace.append({"batch": b // batch, "eps": parts.rule.eps(), "response": hold.response if hold else None,
+                          "knobs_on_stops": hold.stopped if hold else None,
+                          "lambda_estimate": dict(parts.rule.guard.lam) if parts.rule.guard else None})
         print(f"batch {b // batch}: {per_batch[-1]:.2f} s, {holds[-1]} homeostasis iterations", flush=True)
     train_s = time.perf_counter() - start
     test_accuracy = None
@@ -76,6 +82,8 @@ def main() -> None:
         "train_samples": n_train, "test_samples": len(data.x_test),
         "batches_done": len(per_batch), "seconds_per_batch": s_per_batch,
         "homeostasis_iterations_per_batch": float(np.mean(holds)) if holds else None,
+        "relaxations_per_batch": float(np.mean(relaxations)) if relaxations else None,
+        "eps_trace": trace, "epoch_metrics": parts.rule.epoch_metrics() if hasattr(parts.rule, "epoch_metrics") else None,
         "train_s": train_s, "eval_s": eval_s,
         "seconds_per_full_epoch_extrapolated": None if s_per_batch is None else s_per_batch * FULL_TRAIN / batch,
         "extrapolated": n_train < FULL_TRAIN,
