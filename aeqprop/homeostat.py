@@ -103,10 +103,22 @@ class Homeostat:
         return system.read_params(reads=self.reads)  # type: ignore[call-arg]
 
     def measure_noise(self, system: PhysicalSystem) -> dict[str, float]:
-        """σ of an averaged read per group from two reads of the untouched system: std(r₁ − r₂)/√2."""
-        first, second = self.read(system), self.read(system)
+        """σ of an averaged read per group from pairs of reads of the untouched system: rms(r₁ − r₂)/√2.
+
+        Enough pairs are taken for ≥ 64 differences in the smallest group (at most 16 pairs): a bias vector of
+        six entries read twice would give a σ wrong by ±30 %.
+        """
+        first = self.read(system)
+        smallest = min((v.size for v in first.values() if v.size), default=1)
+        pairs = min(16, max(1, math.ceil(64 / smallest)))
+        sums = {k: 0.0 for k in first}
+        for p in range(pairs):
+            a = first if p == 0 else self.read(system)
+            b = self.read(system)
+            for k in first:
+                sums[k] += float(np.sum((a[k] - b[k]) ** 2))
         self.noise = {
-            k: float(np.std(first[k] - second[k]) / math.sqrt(2.0)) if first[k].size else 0.0 for k in first
+            k: math.sqrt(sums[k] / (2.0 * pairs * first[k].size)) if first[k].size else 0.0 for k in first
         }
         return self.noise
 

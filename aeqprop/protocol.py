@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
+from aeqprop.drivers.floating_rig import FloatingRigConfig
 from aeqprop.drivers.rig import RigConfig
 from aeqprop.drivers.smu_rig import SmuRigConfig
 from aeqprop.simulators.asymmetric import AsymmetricConfig
@@ -57,7 +58,7 @@ def _union(*models: type[BaseModel], default: str | None = None) -> Any:
 #: Every system a protocol file can name. Add a new system's settings model here (and nowhere else).
 SYSTEM_CONFIGS: tuple[type[BaseModel], ...] = (
     ResistiveConfig, FloatingResistiveConfig, FloatingHopfieldConfig, SmoothConfig, AsymmetricConfig,
-    CrossbarConfig, SpiceConfig, RigConfig, SmuRigConfig,
+    CrossbarConfig, SpiceConfig, RigConfig, SmuRigConfig, FloatingRigConfig,
 )
 SystemConfig = _union(*SYSTEM_CONFIGS)
 
@@ -448,17 +449,21 @@ def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "
     ``.resource``.
     """
     from aeqprop.simulators.virtual import CrossbarBoard, FaultPlan, PtyServer, TcpServer
+    from aeqprop.simulators.virtual.floating import FloatingBoard
 
-    if protocol.system.kind != "resistive":
+    floating = protocol.system.kind in ("hopfield-floating", "resistive-floating")
+    if protocol.system.kind != "resistive" and not floating:
         raise ProtocolError(f"serve: the protocol's system is a {protocol.system.kind}; "
-                            "serve a simulated system instead")
+                            "serve a simulated system instead (resistive, or a floating one)")
     try:
         plan = FaultPlan.parse(faults)
     except ValueError as exc:
         raise ProtocolError(f"--fault: {exc}") from None
     system_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)[0]
     system = protocol.system.build(np.random.default_rng(system_seq))
-    board = CrossbarBoard(system, input_gain_v=getattr(protocol.system, "input_gain", 1.0), faults=plan)
+    gain = getattr(protocol.system, "input_gain", 1.0)
+    board = (FloatingBoard(system, input_gain_v=gain, faults=plan) if floating
+             else CrossbarBoard(system, input_gain_v=gain, faults=plan))
     if transport == "tcp":
         try:
             return TcpServer(board, host, port)
