@@ -150,6 +150,7 @@ class Homeostat:
         if self.noise is None:
             self.measure_noise(system)
         tols = self.tolerances()
+        noisy = any(v > 0 for v in (self.noise or {}).values())
         error = {name: set_point[name] - theta[name] for name in set_point}
         response: dict[str, float] = {}
         stopped = {name: np.zeros(e.shape, dtype=bool) for name, e in error.items()}
@@ -158,13 +159,17 @@ class Homeostat:
         for iteration in range(self.max_iterations + 1):
             out = {n: (np.abs(e) > tols.get(n, self.tolerance)) & ~stopped[n] for n, e in error.items()}
             worst = max((float(np.max(np.abs(e[out[n]]))) for n, e in error.items() if np.any(out[n])), default=0.0)
-            if not any(np.any(o) for o in out.values()):
+            # Under read noise, stopping as soon as the *measured* error looks small would keep whatever part of
+            # the true error the noise hid, a bias against the step: make at least one full correction, whose
+            # residual is then the (zero-mean) read noise itself.
+            if not any(np.any(o) for o in out.values()) and (iteration >= 1 or not noisy):
                 return theta, self._report(iteration, sweeps, error, stopped, response)
             if iteration == self.max_iterations:
                 break
             step = {}
             for name, e in error.items():
-                step[name] = np.where(stopped[name], 0.0, self.gain(name) * e)
+                move = out[name] | (noisy & ~stopped[name]) if iteration == 0 else ~stopped[name]
+                step[name] = np.where(move, self.gain(name) * e, 0.0)
                 u[name] += step[name]
             system.set_controls(u)
             sweeps += system.relax().sweeps
@@ -208,6 +213,11 @@ class Homeostat:
         Returns the collective response measured along this correction (None if nothing responded).
         """
         if not np.any(active):
+            return None
+        sigma = (self.noise or {}).get(name, 0.0)
+        if sigma > 0 and float(np.sqrt(np.mean(error[active] ** 2))) < 10.0 * sigma:
+            # A correction this close to the noise floor measures the noise, and a noisy error enters both Δu
+            # and Δθ (their product biases the response upward): learn nothing from it.
             return None
         knobs, dead_counts = self.knob_gains[name], self.dead_counts[name]
         moved = active & (du != 0)

@@ -3,7 +3,8 @@
 1. Read noise: the floating Hopfield 5-6-3 of aeqprop_gradient.py reads θ with Gaussian noise of σ = 0, 0.1 and
    1 × the RMS per-parameter drift of one noiseless step. The homeostat measures the noise floor itself and
    raises its tolerance above it (default settings otherwise). From the same start, ``--repeats`` steps with
-   independent noise: cos(mean drift, −∇L) shows the step stays unbiased; the single-step cosine shows its
+   independent noise (each after one held prediction, as in a running system where the homeostat's gains are
+   already learned): cos(mean drift, −∇L) shows the step stays unbiased; the single-step cosine shows its
    variance; the ratio |mean drift| / |noiseless drift| checks its size.
 2. Adaptive ε: at β = 1e-2, ε = 1e-3 (inside the region) and ε = 0.1 (ε·λ ≈ 0.6 > margin 0.5), the rule with the
    guard takes warm-up steps, then one step whose drift is compared with −∇L at the parameters it started from.
@@ -38,6 +39,7 @@ def cos(a: np.ndarray, b: np.ndarray) -> float:
 def noise_rows(x, y, grad, beta: float, eps: float, repeats: int, reads: int) -> list[dict]:
     net = network()
     rule = AgnosticEP("centered", beta, Homeostat(tolerance=1e-13, max_iterations=300), eps={n: eps for n in net.spec.params})
+    rule.predict(net, x)  # first contact: the homeostat learns its gains (they persist in a running system)
     clean = oracle.flatten(rule.step(net, x, y))
     rms = float(np.sqrt(np.mean(clean**2)))
     rows = []
@@ -47,6 +49,7 @@ def noise_rows(x, y, grad, beta: float, eps: float, repeats: int, reads: int) ->
             net = network(factor * rms, seed=r)
             rule = AgnosticEP("centered", beta, Homeostat(tolerance=1e-13, max_iterations=300, reads=reads),
                               eps={n: eps for n in net.spec.params})
+            rule.predict(net, x)
             drifts.append(oracle.flatten(rule.step(net, x, y)))
             holds.append(rule.last_hold.iterations)
         mean = np.mean(drifts, axis=0)
