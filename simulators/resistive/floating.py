@@ -149,6 +149,11 @@ class FloatingResistiveConfig(BaseModel):
     input_gain: float = Field(default=4.0, gt=0, description="Volts per unit of input.")
     init_gain: float = Field(default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0.")
     bias_init: float = Field(default=0.0, ge=0, description="Bias currents drawn from U(-bias_init, bias_init) A.")
+    init_abs: bool = Field(
+        default=False,
+        description="Draw conductances as |U(-s, s)|/sqrt(fan_in) instead of clipping half of them to 0: a floating "
+        "conductance that starts on its stop at 0 is held there and never drifts off it.",
+    )
     g_min: float = Field(default=0.0, ge=0, description="Lower end of the conductance window (S).")
     g_max: float | None = Field(default=None, gt=0, description="Upper end of the conductance window (S); none = unbounded.")
     coupling_eps: float = Field(
@@ -182,6 +187,10 @@ class FloatingResistiveConfig(BaseModel):
         """Draw the initial parameters from ``rng`` and return the system (knobs start at the parameters)."""
         topology = Topology((2 * self.inputs, *self.hidden, self.outputs), self.input_gain)
         params = init_params(topology, rng, self.init_gain, self.bias_init, np.dtype(self.dtype))
+        if self.init_abs:
+            for k in range(1, topology.depth + 1):
+                scale = self.init_gain / np.sqrt(topology.sizes[k - 1])
+                params[f"g{k}"] = np.abs(rng.uniform(-scale, scale, size=params[f"g{k}"].shape)).astype(self.dtype)
         eps = {name: self.coupling_eps for name in param_names(topology.depth)}
         net = FloatingResistiveNetwork(
             topology, params, eps, g_min=self.g_min, g_max=self.g_max, tol_v=self.tol_v, tol_param=self.tol_param,
