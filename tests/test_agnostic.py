@@ -199,3 +199,22 @@ def test_group_eps_per_layer_and_role() -> None:
     assert group_eps(specs, [0.1, 0.05], [0.02, 0.01]) == {"w1": 0.1, "w2": 0.05, "b1": 0.02, "b2": 0.01}
     with pytest.raises(ValueError, match="one learning rate per layer"):
         group_eps(specs, [0.1, 0.05, 0.01])
+
+
+def test_stability_guard_follows_measured_response() -> None:
+    """A measured response of 4 (ε·λ = 0.75 > margin 0.5) lowers ε toward 0.8·margin/λ̂; once the response falls
+    back to 1 (λ → 0), ε returns to the schedule. Reductions are counted per epoch."""
+    from aeqprop.agnostic import StabilityGuard
+
+    guard = StabilityGuard(0.5)
+    schedule = {"W": 0.1}
+    eps = dict(schedule)
+    for _ in range(40):
+        guard.observe({"W": 1.0 / (1.0 - eps["W"] * 7.5)}, eps, schedule)  # true λ = 7.5: ε·λ = 0.75 at ε = 0.1
+        eps = {"W": schedule["W"] * guard.scale["W"]}
+    assert eps["W"] * 7.5 == pytest.approx(0.4, rel=0.05)  # 0.8 × margin
+    assert guard.epoch_log()["eps_reductions"]["W"] > 0
+    for _ in range(200):
+        guard.observe({"W": 1.0}, eps, schedule)
+        eps = {"W": schedule["W"] * guard.scale["W"]}
+    assert eps["W"] == pytest.approx(0.1)
