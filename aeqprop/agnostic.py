@@ -13,10 +13,10 @@ capability ``homeostatic`` (clamp, nudge, relax, read_outputs, read_params, set_
 energy, a gradient, a Jacobian or a device equation. ε is the learning rate; when the protocol sets it, the rule
 hands it to the system with ``set_coupling`` and decays it per epoch.
 
-The held point is stable only while ε·λ_max(−∇²F) < 1 in every group. The rule never computes λ: it reads the
-homeostat's *measured* collective response r of θ to u, which is (I + ε∇²F)⁻¹ along the correction, so
-ε·λ = 1 − 1/r along that direction. When it exceeds ``margin`` the group's ε is lowered to ``0.8·margin`` of the
-bound (:class:`StabilityGuard`); a hold that fails is retried at half the failing groups' ε before the run stops.
+The held point is stable only while ε·λ_max(−∇²F) < 1 in every group. The rule never computes λ: the homeostat
+*measures* the response r of θ to u, which is (I + ε∇²F)⁻¹, so ε·λ = 1 − 1/r; the :class:`StabilityGuard` keeps
+it below ``margin`` per group from periodic probes of each group's largest response; a hold that fails is
+retried at half the failing groups' ε before the run stops.
 """
 
 from __future__ import annotations
@@ -60,16 +60,26 @@ def group_eps(
     return {name: (biases if spec.role == "bias" else weights)[spec.layer - 1] for name, spec in params.items()}
 
 
+def _kappa(r: float) -> float:
+    """ε·λ implied by a measured response r = 1/(1 − ελ); a non-positive or non-finite response means ≥ 1."""
+    if not math.isfinite(r) or r <= 0:
+        return 1.0
+    return max(0.0, 1.0 - 1.0 / r)
+
+
 @dataclass
 class StabilityGuard:
-    """Keeps each group's ε·λ (λ measured as (1 − 1/response)/ε) below ``margin``; logs what it did per epoch.
+    """Keeps each group's ε·λ below ``margin``, λ measured by the homeostat's probes; logs what it did per epoch.
 
-    The estimate λ̂ of each group follows the measurements: it rises fast (half-way per hold, all the way when
-    ε·λ > 0.9) and falls slowly (5 % per hold), so one noisy hold neither collapses ε nor lets it run away.
-    The ε used is min(schedule, 0.8·margin/λ̂): it returns toward the protocol's schedule when λ falls.
+    Every ``probe_every`` steps (and on the step after a hold measured ε·λ > ``alarm`` along its correction)
+    the homeostat probes each group's largest response r to its own knobs; λ̂ = (1 − 1/r)/ε and the ε used is
+    min(schedule, 0.8·margin/λ̂), so it also returns toward the schedule when λ falls. The holds' own
+    along-correction responses are logged, and raise the alarm, but set nothing: they mix the groups' moves.
     """
 
     margin: float = 0.5
+    probe_every: int = 100
+    alarm: float = 0.9
     retries: int = 3
     lam: dict[str, float] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)
@@ -77,23 +87,35 @@ class StabilityGuard:
     kappa_max: dict[str, float] = field(default_factory=dict)
     kappa_sum: dict[str, float] = field(default_factory=dict)
     kappa_n: dict[str, int] = field(default_factory=dict)
+    probed_max: dict[str, float] = field(default_factory=dict)
+    probes: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.margin < 1:
             raise ValueError(f"stability margin must be in (0, 1), got {self.margin}")
+        if self.probe_every < 1:
+            raise ValueError(f"probe_every must be >= 1, got {self.probe_every}")
 
-    def observe(self, response: Mapping[str, float], eps: Mapping[str, float], schedule: Mapping[str, float]) -> bool:
-        """Fold one hold's measured responses into λ̂; return whether any group's ε must change."""
-        changed = False
+    def observe(self, response: Mapping[str, float]) -> bool:
+        """Log one hold's along-correction responses; return whether they call for a probe (alarm)."""
+        alarm = False
         for name, r in response.items():
-            kappa = 1.0 - 1.0 / r if (math.isfinite(r) and r > 1.0) else (0.0 if math.isfinite(r) and r > 0 else 1.0)
+            kappa = _kappa(r)
             self.kappa_max[name] = max(self.kappa_max.get(name, 0.0), kappa)
             self.kappa_sum[name] = self.kappa_sum.get(name, 0.0) + kappa
             self.kappa_n[name] = self.kappa_n.get(name, 0) + 1
-            lam = kappa / eps[name]
-            old = self.lam.get(name, lam)
-            rate = 0.25 if lam > old else 0.05
-            self.lam[name] = old + rate * (lam - old)
+            alarm |= kappa > self.alarm
+        return alarm
+
+    def observe_probe(self, response: Mapping[str, float], eps: Mapping[str, float],
+                      schedule: Mapping[str, float]) -> bool:
+        """Set λ̂ from a probe's responses; return whether any group's ε must change."""
+        self.probes += 1
+        changed = False
+        for name, r in response.items():
+            kappa = _kappa(r)
+            self.probed_max[name] = max(self.probed_max.get(name, 0.0), kappa)
+            self.lam[name] = kappa / eps[name]
             changed |= self._rescale(name, schedule[name])
         return changed
 
@@ -113,14 +135,17 @@ class StabilityGuard:
         return abs(new - old) > 0.01 * old
 
     def epoch_log(self) -> dict:
-        """Per group: measured ε·λ (mean and max over the epoch's holds), λ̂, reductions; counters reset."""
+        """Per group: ε·λ measured by probes (max) and along holds' corrections (mean, max), λ̂, reductions."""
         log = {
-            "eps_lambda_mean": {k: self.kappa_sum[k] / self.kappa_n[k] for k in self.kappa_n},
-            "eps_lambda_max": dict(self.kappa_max),
+            "eps_lambda_probed_max": dict(self.probed_max),
+            "eps_lambda_hold_mean": {k: self.kappa_sum[k] / self.kappa_n[k] for k in self.kappa_n},
+            "eps_lambda_hold_max": dict(self.kappa_max),
             "lambda_estimate": dict(self.lam),
             "eps_reductions": dict(self.reductions),
+            "probes": self.probes,
         }
-        self.kappa_max, self.kappa_sum, self.kappa_n, self.reductions = {}, {}, {}, {}
+        self.kappa_max, self.kappa_sum, self.kappa_n, self.reductions, self.probed_max = {}, {}, {}, {}, {}
+        self.probes = 0
         return log
 
 
@@ -162,6 +187,8 @@ class AgnosticEP:
         self.controls: Arrays | None = None
         self.last_hold: HoldReport | None = None
         self._coupling_eps: dict[str, float] | None = None
+        self._steps = 0
+        self._alarm = False
         self._stopped: dict[str, int] = {}
         self._stopped_max: dict[str, int] = {}
         self._holds = 0
@@ -181,12 +208,21 @@ class AgnosticEP:
         system.nudge(self.beta1, target)
         sweeps += system.relax().sweeps
         hold = self._hold(system)
+        relaxations += 2 + hold.iterations
+        sweeps += hold.sweeps
+        if self.guard is not None and (self._steps % self.guard.probe_every == 0 or self._alarm):
+            probe_relaxations, probe_sweeps = self._probe(system)
+            relaxations += probe_relaxations
+            sweeps += probe_sweeps
+            hold = self._hold(system)  # the probe (and a new ε) moved θ: hold it again
+            relaxations += hold.iterations
+            sweeps += hold.sweeps
         if outputs is None:
             outputs = system.read_outputs(self.reads)
         system.nudge(self.beta2, target)
-        sweeps += system.relax().sweeps + hold.sweeps
+        sweeps += system.relax().sweeps
         self.set_point = self.homeostat.read(system)
-        relaxations += 2 + hold.iterations
+        self._steps += 1
         self._after_hold(system, hold)
         return StepReport(outputs=outputs, relaxations=relaxations, sweeps=sweeps, homeostasis_iterations=hold.iterations)
 
@@ -230,10 +266,21 @@ class AgnosticEP:
             self._stopped_max[name] = max(self._stopped_max.get(name, 0), count)
         if self.guard is None:
             return
-        if self.base_eps is None:  # a fixed coupling: the guard can only measure and report
-            return
-        if self.guard.observe(hold.response, self.eps(), self.scheduled_eps()):
-            self._apply_coupling(system)
+        self._alarm = self.guard.observe(hold.response)
+
+    def _probe(self, system: PhysicalSystem) -> tuple[int, int]:
+        """Probe every group's response to its own knobs; set ε from it (when the coupling is settable)."""
+        assert self.guard is not None and self.controls is not None
+        responses, relaxations, sweeps = self.homeostat.probe(system, self.controls, seed=self._steps)
+        self._alarm = False
+        if self.base_eps is not None:
+            if self.guard.observe_probe(responses, self.eps(), self.scheduled_eps()):
+                self._apply_coupling(system)
+                sweeps += system.relax().sweeps
+                relaxations += 1
+        else:  # a fixed coupling: the guard can only measure and report
+            self.guard.observe_probe(responses, {k: 1.0 for k in responses}, {k: 1.0 for k in responses})
+        return relaxations, sweeps
 
     # --- epochs and checkpoints -----------------------------------------------------------------------------
     def eps(self) -> dict[str, float] | None:
@@ -272,6 +319,7 @@ class AgnosticEP:
             "controls": None if self.controls is None else {k: v.copy() for k, v in self.controls.items()},
             "homeostat": self.homeostat.state_dict(),
             "guard": None if self.guard is None else {"scale": dict(self.guard.scale), "lam": dict(self.guard.lam)},
+            "steps": self._steps,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -279,6 +327,7 @@ class AgnosticEP:
         self.set_point = None if state.get("set_point") is None else {k: np.array(v) for k, v in state["set_point"].items()}
         self.controls = None if state.get("controls") is None else {k: np.array(v) for k, v in state["controls"].items()}
         self.homeostat.load_state_dict(state.get("homeostat", {}))
+        self._steps = int(state.get("steps", 0))
         if self.guard is not None and state.get("guard") is not None:
             self.guard.scale = {k: float(v) for k, v in state["guard"]["scale"].items()}
             self.guard.lam = {k: float(v) for k, v in state["guard"]["lam"].items()}

@@ -131,6 +131,45 @@ class Homeostat:
             for k, sigma in self.noise.items()
         }
 
+    def probe(self, system: PhysicalSystem, u: Arrays, iterations: int = 3,
+              seed: int = 0) -> tuple[dict[str, float], int, int]:
+        """Largest response of each group's θ to its own knobs, by power iteration on the knobs alone.
+
+        Each group in turn: move its knobs by a small random δ (others fixed), relax, read Δθ, and take Δθ as the
+        next direction; ⟨Δθ, δ⟩/⟨δ, δ⟩ of the last step estimates the top eigenvalue of the group's block of
+        (I + ε∇²F)⁻¹. Unlike the response along a hold's correction, it is not mixed with the other groups'
+        moves. ``u`` is left as found and the system relaxed there. Returns (responses, relaxations, sweeps).
+        """
+        base = self.read(system)
+        rng = np.random.default_rng(seed)
+        tols = self.tolerances()
+        responses: dict[str, float] = {}
+        sweeps = relaxations = 0
+        for name in u:
+            size = u[name].size
+            if not size:
+                continue
+            rms = float(np.sqrt(np.mean(base[name] ** 2)))
+            sigma = (self.noise or {}).get(name, 0.0)
+            step = max(1e-3 * rms, 10.0 * tols.get(name, self.tolerance), 30.0 * sigma) * math.sqrt(size)
+            original = u[name].copy()
+            direction = rng.standard_normal(u[name].shape)
+            for _ in range(iterations):
+                norm = float(np.linalg.norm(direction))
+                if norm == 0.0 or not math.isfinite(norm):
+                    break
+                delta = direction * (step / norm)
+                u[name] = original + delta
+                system.set_controls(u)
+                sweeps += system.relax().sweeps
+                relaxations += 1
+                direction = self.read(system)[name] - base[name]
+                responses[name] = float(np.sum(direction * delta) / np.sum(delta * delta))
+            u[name] = original
+        system.set_controls(u)
+        sweeps += system.relax().sweeps
+        return responses, relaxations + 1, sweeps
+
     def gain(self, name: str) -> np.ndarray:
         """Present gain of every knob of group ``name``."""
         return self.group_gains[name] * self.knob_gains[name]

@@ -187,6 +187,7 @@ class HomeostasisConfig(_Strict):
     reads: int = Field(default=1, ge=1, description="Parameter read-backs averaged per measurement; the tolerance rises to the measured noise floor.")
     stop_after: int = Field(default=3, ge=1, description="Iterations without response after which a knob rests on a stop: reported, no longer pushed.")
     margin: float | None = Field(default=0.5, gt=0, lt=1, description="Largest measured eps*lambda per group (1 - 1/response); eps is lowered past it. None: never lower eps.")
+    probe_every: int = Field(default=100, ge=1, description="Batches between probes of each group's largest response to its own knobs (sets eps under margin).")
 
 
 class AeqpropConfig(_Strict):
@@ -218,7 +219,7 @@ class AeqpropConfig(_Strict):
         h = self.homeostasis
         homeostat = Homeostat(h.tolerance, h.max_iterations, h.adaptive, h.max_gain, h.reads, h.stop_after)
         eps = group_eps(system.spec.params, self.eps, self.eps_bias)
-        guard = None if h.margin is None else StabilityGuard(h.margin)
+        guard = None if h.margin is None else StabilityGuard(h.margin, h.probe_every)
         return AgnosticEP(self.variant, self.beta, homeostat, eps, self.decay, self.reads, guard)
 
 

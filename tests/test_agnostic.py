@@ -202,19 +202,44 @@ def test_group_eps_per_layer_and_role() -> None:
 
 
 def test_stability_guard_follows_measured_response() -> None:
-    """A measured response of 4 (ε·λ = 0.75 > margin 0.5) lowers ε toward 0.8·margin/λ̂; once the response falls
-    back to 1 (λ → 0), ε returns to the schedule. Reductions are counted per epoch."""
+    """A probe measuring response 4 (ε·λ = 0.75 > margin 0.5) sets ε to 0.8·margin/λ̂; once λ falls (response 1)
+    ε returns to the schedule. Holds' along-correction responses only raise the alarm."""
     from aeqprop.agnostic import StabilityGuard
 
     guard = StabilityGuard(0.5)
     schedule = {"W": 0.1}
-    eps = dict(schedule)
-    for _ in range(40):
-        guard.observe({"W": 1.0 / (1.0 - eps["W"] * 7.5)}, eps, schedule)  # true λ = 7.5: ε·λ = 0.75 at ε = 0.1
-        eps = {"W": schedule["W"] * guard.scale["W"]}
-    assert eps["W"] * 7.5 == pytest.approx(0.4, rel=0.05)  # 0.8 × margin
-    assert guard.epoch_log()["eps_reductions"]["W"] > 0
-    for _ in range(200):
-        guard.observe({"W": 1.0}, eps, schedule)
-        eps = {"W": schedule["W"] * guard.scale["W"]}
-    assert eps["W"] == pytest.approx(0.1)
+    assert guard.observe_probe({"W": 4.0}, schedule, schedule)
+    eps = {"W": schedule["W"] * guard.scale["W"]}
+    assert eps["W"] * 7.5 == pytest.approx(0.4)  # λ = 0.75 / 0.1
+    assert guard.epoch_log()["eps_reductions"] == {"W": 1}
+    assert guard.observe({"W": 20.0}) and not guard.observe({"W": 1.5})  # ε·λ 0.95 > alarm 0.9; 0.33 is not
+    guard.observe_probe({"W": 1.0}, eps, schedule)
+    assert schedule["W"] * guard.scale["W"] == pytest.approx(0.1)
+
+
+def test_probe_measures_the_top_response_of_each_group() -> None:
+    """On the foreign system the probe's power iteration finds ε·λ_max of each group's block (oracle: the
+    parameters' exact response, computed here by finite differences of the system's own relaxation)."""
+    x, y = toy_batch()
+    net = ForeignFloatingNet(6, 3, 0.2, 0.2, seed=1)
+    rule = AgnosticEP("centered", 0.5, Homeostat(tolerance=1e-10, max_iterations=100))
+    rule.step(net, x, y)
+    net.clamp(x)
+    net.nudge(0.0)
+    net.relax()
+    u = {k: v.copy() for k, v in rule.controls.items()}
+    responses, relaxations, _ = rule.homeostat.probe(net, u, iterations=30)
+    for name in ("W", "b"):  # the exact block of dθ/du by finite differences, its largest eigenvalue
+        base = net.read_params()[name].ravel()
+        cols = []
+        for i in range(base.size):
+            uu = {k: v.copy() for k, v in u.items()}
+            uu[name].ravel()[i] += 1e-6
+            net.set_controls(uu)
+            net.relax()
+            cols.append((net.read_params()[name].ravel() - base) / 1e-6)
+        net.set_controls(u)
+        net.relax()
+        top = max(abs(np.linalg.eigvals(np.array(cols).T)))
+        assert responses[name] == pytest.approx(top, rel=0.02), name
+    assert relaxations == 61
