@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-from .homeostat import HoldReport, Homeostat, NotHeld
+from .homeostat import JOINT, HoldReport, Homeostat, NotHeld
 from .optim import layer_rates
 from .rules import StepReport
 from .system import Arrays, CapabilityError, ParamSpec, PhysicalSystem
@@ -72,14 +72,15 @@ class StabilityGuard:
     """Keeps each group's ε·λ below ``margin``, λ measured by the homeostat's probes; logs what it did per epoch.
 
     Every ``probe_every`` steps (and on the step after a hold measured ε·λ > ``alarm`` along its correction)
-    the homeostat probes each group's largest response r to its own knobs; λ̂ = (1 − 1/r)/ε and the ε used is
-    min(schedule, 0.8·margin/λ̂), so it also returns toward the schedule when λ falls. The holds' own
+    the homeostat probes each group's largest response r to its own knobs, λ̂ = (1 − 1/r)/ε, and the whole
+    held point's (all knobs at once), whose ε·λ scales with a common factor J on every group; the ε used is
+    J·min(schedule, 0.8·margin/λ̂), so it also returns toward the schedule when λ falls. The holds' own
     along-correction responses are logged, and raise the alarm, but set nothing: they mix the groups' moves.
     """
 
     margin: float = 0.5
     probe_every: int = 100
-    alarm: float = 0.9
+    alarm: float = 0.95
     retries: int = 3
     lam: dict[str, float] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)
@@ -89,6 +90,7 @@ class StabilityGuard:
     kappa_n: dict[str, int] = field(default_factory=dict)
     probed_max: dict[str, float] = field(default_factory=dict)
     probes: int = 0
+    joint: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.margin < 1:
@@ -112,11 +114,19 @@ class StabilityGuard:
         """Set λ̂ from a probe's responses; return whether any group's ε must change."""
         self.probes += 1
         changed = False
+        before = dict(self.scale)
         for name, r in response.items():
             kappa = _kappa(r)
             self.probed_max[name] = max(self.probed_max.get(name, 0.0), kappa)
-            self.lam[name] = kappa / eps[name]
-            changed |= self._rescale(name, schedule[name])
+            if name != JOINT:
+                self.lam[name] = kappa / eps[name]
+        if JOINT in response:  # ε·λ of the whole held point scales with a common factor on every group's ε
+            target = min(1.0, self.joint * 0.8 * self.margin / max(_kappa(response[JOINT]), 1e-12))
+            # Down at once, up a quarter of the way: a probe that converged less far reads lower.
+            self.joint = target if target < self.joint else self.joint + 0.25 * (target - self.joint)
+        for name in schedule:
+            self._rescale(name, schedule[name])
+            changed |= abs(self.scale[name] - before.get(name, 1.0)) > 0.01 * before.get(name, 1.0)
         return changed
 
     def reduce(self, factors: Mapping[str, float], eps: Mapping[str, float], schedule: Mapping[str, float]) -> None:
@@ -127,7 +137,7 @@ class StabilityGuard:
 
     def _rescale(self, name: str, scheduled: float) -> bool:
         lam = self.lam.get(name, 0.0)
-        new = 1.0 if lam <= 0 else min(1.0, 0.8 * self.margin / (scheduled * lam))
+        new = self.joint * (1.0 if lam <= 0 else min(1.0, 0.8 * self.margin / (scheduled * lam)))
         old = self.scale.get(name, 1.0)
         self.scale[name] = new
         if new < 0.99 * old:
@@ -141,6 +151,7 @@ class StabilityGuard:
             "eps_lambda_hold_mean": {k: self.kappa_sum[k] / self.kappa_n[k] for k in self.kappa_n},
             "eps_lambda_hold_max": dict(self.kappa_max),
             "lambda_estimate": dict(self.lam),
+            "joint_factor": self.joint,
             "eps_reductions": dict(self.reductions),
             "probes": self.probes,
         }
@@ -318,7 +329,8 @@ class AgnosticEP:
             "set_point": None if self.set_point is None else {k: v.copy() for k, v in self.set_point.items()},
             "controls": None if self.controls is None else {k: v.copy() for k, v in self.controls.items()},
             "homeostat": self.homeostat.state_dict(),
-            "guard": None if self.guard is None else {"scale": dict(self.guard.scale), "lam": dict(self.guard.lam)},
+            "guard": None if self.guard is None else {"scale": dict(self.guard.scale), "lam": dict(self.guard.lam),
+                                                      "joint": self.guard.joint},
             "steps": self._steps,
         }
 
@@ -331,6 +343,7 @@ class AgnosticEP:
         if self.guard is not None and state.get("guard") is not None:
             self.guard.scale = {k: float(v) for k, v in state["guard"]["scale"].items()}
             self.guard.lam = {k: float(v) for k, v in state["guard"]["lam"].items()}
+            self.guard.joint = float(state["guard"].get("joint", 1.0))
         self._coupling_eps = None
 
     # --- helpers ------------------------------------------------------------------------------------------

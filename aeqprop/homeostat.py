@@ -26,6 +26,8 @@ from .system import Arrays, NotSettled, PhysicalSystem
 
 #: Group gains are the inverse of the measured collective response, clipped to [1/GROUP_CLIP, GROUP_CLIP].
 GROUP_CLIP = 256.0
+#: Key of the joint (all groups at once) response in :meth:`Homeostat.probe`'s result.
+JOINT = "(joint)"
 #: A knob whose parameter moved by less than this fraction of the knob's move made no measurable progress.
 DEAD = 1.0 / 16.0
 
@@ -138,7 +140,8 @@ class Homeostat:
         Each group in turn: move its knobs by a small random δ (others fixed), relax, read Δθ, and take Δθ as the
         next direction; ⟨Δθ, δ⟩/⟨δ, δ⟩ of the last step estimates the top eigenvalue of the group's block of
         (I + ε∇²F)⁻¹. Unlike the response along a hold's correction, it is not mixed with the other groups'
-        moves. ``u`` is left as found and the system relaxed there. Returns (responses, relaxations, sweeps).
+        moves. Then the same with every group's knobs at once (key :data:`JOINT`): the whole held point's top
+        response. ``u`` is left as found and the system relaxed there. Returns (responses, relaxations, sweeps).
         """
         base = self.read(system)
         rng = np.random.default_rng(seed)
@@ -166,6 +169,31 @@ class Homeostat:
                 direction = self.read(system)[name] - base[name]
                 responses[name] = float(np.sum(direction * delta) / np.sum(delta * delta))
             u[name] = original
+        # Jointly: the groups share the state, so the stability of the whole held point is the top eigenvalue of
+        # the full response, which no single group's block shows.
+        original_all = {k: v.copy() for k, v in u.items()}
+        steps = {}
+        for name in u:
+            rms = float(np.sqrt(np.mean(base[name] ** 2))) if u[name].size else 0.0
+            sigma = (self.noise or {}).get(name, 0.0)
+            steps[name] = max(1e-3 * rms, 10.0 * tols.get(name, self.tolerance), 30.0 * sigma)
+        directions = {k: rng.standard_normal(v.shape) * steps[k] for k, v in u.items()}
+        size = math.sqrt(sum(float(np.sum(d * d)) for d in directions.values()))
+        for _ in range(2 * iterations + 2):
+            norm = math.sqrt(sum(float(np.sum(d * d)) for d in directions.values()))
+            if norm == 0.0 or not math.isfinite(norm):
+                break
+            delta = {k: d * (size / norm) for k, d in directions.items()}
+            for k in u:
+                u[k] = original_all[k] + delta[k]
+            system.set_controls(u)
+            sweeps += system.relax().sweeps
+            relaxations += 1
+            new = self.read(system)
+            directions = {k: new[k] - base[k] for k in u}
+            responses[JOINT] = sum(float(np.sum(directions[k] * delta[k])) for k in u) / size**2
+        for k in u:
+            u[k] = original_all[k]
         system.set_controls(u)
         sweeps += system.relax().sweeps
         return responses, relaxations + 1, sweeps
@@ -301,4 +329,4 @@ class Homeostat:
         self.noise = None if noise is None else {k: float(v) for k, v in noise.items()}
 
 
-__all__ = ["HoldReport", "Homeostat", "NotHeld", "noise_z"]
+__all__ = ["JOINT", "HoldReport", "Homeostat", "NotHeld", "noise_z"]
