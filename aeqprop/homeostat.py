@@ -102,7 +102,7 @@ class Homeostat:
         """θ as measured, averaged over ``reads`` read-backs (the contract's ``read_params(reads=N)``)."""
         if self.reads == 1:
             return system.read_params()
-        return system.read_params(reads=self.reads)  # type: ignore[call-arg]
+        return system.read_params(reads=self.reads)
 
     def measure_noise(self, system: PhysicalSystem) -> dict[str, float]:
         """σ of an averaged read per group from pairs of reads of the untouched system: rms(r₁ − r₂)/√2.

@@ -66,6 +66,6 @@ class FloatingBoard(CrossbarBoard):
             self._settle = (0, 0, 0.0)
             return None
         if header == "PAR?":
-            params = self.system.read_params(reads=self._reads(args))  # type: ignore[call-arg]
+            params = self.system.read_params(reads=self._reads(args))
             return _list(np.concatenate([np.ravel(params[n]) for n in self._names]), self._form)
         return super()._execute(command)
