@@ -221,6 +221,7 @@ class AgnosticEP:
         hold = self._hold(system)
         relaxations += 2 + hold.iterations
         sweeps += hold.sweeps
+        iterations = hold.iterations
         if self.guard is not None and (self._steps % self.guard.probe_every == 0 or self._alarm):
             probe_relaxations, probe_sweeps = self._probe(system)
             relaxations += probe_relaxations
@@ -228,6 +229,7 @@ class AgnosticEP:
             hold = self._hold(system)  # the probe (and a new ε) moved θ: hold it again
             relaxations += hold.iterations
             sweeps += hold.sweeps
+            iterations += hold.iterations
         if outputs is None:
             outputs = system.read_outputs(self.reads)
         system.nudge(self.beta2, target)
@@ -235,7 +237,7 @@ class AgnosticEP:
         self.set_point = self.homeostat.read(system)
         self._steps += 1
         self._after_hold(system, hold)
-        return StepReport(outputs=outputs, relaxations=relaxations, sweeps=sweeps, homeostasis_iterations=hold.iterations)
+        return StepReport(outputs=outputs, relaxations=relaxations, sweeps=sweeps, homeostasis_iterations=iterations)
 
     def step(self, system: PhysicalSystem, x: np.ndarray, target: np.ndarray) -> Arrays:
         """One training step; returns the measured drift θ₂ − θ₁ per group (benchmarks and tests)."""
