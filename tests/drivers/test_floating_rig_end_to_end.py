@@ -151,3 +151,16 @@ def test_fault_stops_with_checkpoint_and_resume_continues(reference: dict, tmp_p
     assert resumed["code"] == 0 and resumed["summary"]["epochs"] == 2
     for name, value in reference["tcp"]["params"].items():
         np.testing.assert_allclose(resumed["params"][name], value, atol=1e-5, err_msg=name)
+
+
+def test_aeqprop_over_a_serial_pty_equals_the_simulator(tmp_path: Path) -> None:
+    """The same dialect as a serial line protocol (decimal lists), pyserial to a pty: identical parameters."""
+    sim, _ = write_protocols(tmp_path, train=6, test=6, epochs=1)
+    direct = train(sim, tmp_path / "direct")
+    with served(sim, "pty") as server:
+        _, rig = write_protocols(tmp_path, server.resource, "serial", train=6, test=6, epochs=1, data_format="ascii")
+        via_pty = train(rig, tmp_path / "pty")
+    assert via_pty["code"] == 0
+    for name, value in direct["params"].items():
+        assert np.array_equal(value, via_pty["params"][name]), name
+    assert via_pty["summary"]["test_accuracy"] == direct["summary"]["test_accuracy"]
