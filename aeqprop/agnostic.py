@@ -12,28 +12,31 @@ Variants (β₁, β₂): optimistic (0, β), pessimistic (−β, 0), centered (�
 capability ``homeostatic`` (clamp, nudge, relax, read_outputs, read_params, set_controls): it never sees an
 energy, a gradient, a Jacobian or a device equation. ε is the learning rate; when the protocol sets it, the rule
 hands it to the system with ``set_coupling`` and decays it per epoch.
+
+The held point is stable only while ε·λ_max(−∇²F) < 1 in every group. The rule never computes λ: the homeostat
+*measures* the response r of θ to u, which is (I + ε∇²F)⁻¹, so ε·λ = 1 − 1/r; the :class:`StabilityGuard` keeps
+it below ``margin`` per group from periodic probes of each group's largest response; a hold that fails is
+retried at half the failing groups' ε before the run stops.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
+from .homeostat import JOINT, HoldReport, Homeostat, NotHeld
 from .optim import SGD, layer_rates
 from .rules import LearningRule, StepReport
 from .settings import ProtocolError, Rate, Reads, RuleSettings, Section
-from .system import Arrays, CapabilityError, NotSettled, ParamSpec, PhysicalSystem
+from .system import Arrays, CapabilityError, ParamSpec, PhysicalSystem
 
 Variant = Literal["optimistic", "pessimistic", "centered"]
 VARIANTS: tuple[str, ...] = ("optimistic", "pessimistic", "centered")
-
-
-class NotHeld(NotSettled):
-    """Homeostasis could not bring every parameter back within tolerance of its set point."""
 
 
 def nudges(variant: Variant, beta: float) -> tuple[float, float]:
@@ -59,115 +62,104 @@ def group_eps(
     return {name: (biases if spec.role == "bias" else weights)[spec.layer - 1] for name, spec in params.items()}
 
 
-@dataclass(frozen=True)
-class HoldReport:
-    """One homeostasis episode: knob adjustments (each followed by a relaxation), sweeps, final worst error."""
-
-    iterations: int
-    sweeps: int
-    max_error: float
+def _kappa(r: float) -> float:
+    """ε·λ implied by a measured response r = 1/(1 − ελ); a non-positive or non-finite response means ≥ 1."""
+    if not math.isfinite(r) or r <= 0:
+        return 1.0
+    return max(0.0, 1.0 - 1.0 / r)
 
 
-class Homeostat:
-    """Holds floating parameters at their set points by feedback on the measured θ, knob by knob.
+@dataclass
+class StabilityGuard:
+    """Keeps each group's ε·λ below ``margin``, λ measured by the homeostat's probes; logs what it did per epoch.
 
-    Each iteration moves every knob by ``gain · (θ_set − θ)``, relaxes and reads θ again. A fixed unit gain
-    fails in two ways (SCIENCE.md §2): where ε times the coupling of θ to the state is large, θ responds to u by
-    more than 1 (the response is (I + ε∇²F)⁻¹ and ∇²F ≤ 0 for energies linear in θ) and a unit gain overshoots
-    or diverges; where θ sits at a physical bound it does not respond at all and the loop stalls. With
-    ``adaptive`` the gain of each knob is the product of
-
-    - a group gain: the inverse of the response measured along the correction just made
-      (⟨Δθ, Δu⟩ / ⟨Δu, Δu⟩ over the group's responsive knobs). Knobs are coupled through the shared state, so
-      the response that matters is the collective one; a per-knob secant Δθᵢ/Δuᵢ is dominated by the other
-      knobs' moves and was measured to need twice the iterations;
-    - a knob multiplier: doubled (up to ``max_gain``) each time that knob's parameter did not respond to its own
-      correction (a bound, a stuck device), reset to 1 once it responds again.
-
-    Gains persist between batches: they are the controller's model of the plant, learned online from
-    measurements only.
+    Every ``probe_every`` steps (and on the step after a hold measured ε·λ > ``alarm`` along its correction)
+    the homeostat probes each group's largest response r to its own knobs, λ̂ = (1 − 1/r)/ε, and the whole
+    held point's (all knobs at once), whose ε·λ scales with a common factor J on every group; the ε used is
+    J·min(schedule, 0.8·margin/λ̂), so it also returns toward the schedule when λ falls. The holds' own
+    along-correction responses are logged, and raise the alarm, but set nothing: they mix the groups' moves.
     """
 
-    def __init__(
-        self, tolerance: float = 1e-6, max_iterations: int = 50, adaptive: bool = True, max_gain: float = 16.0
-    ) -> None:
-        if tolerance <= 0 or max_iterations < 0 or max_gain < 1:
-            raise ValueError("homeostasis needs tolerance > 0, max_iterations >= 0 and max_gain >= 1")
-        self.tolerance = tolerance
-        self.max_iterations = max_iterations
-        self.adaptive = adaptive
-        self.max_gain = max_gain
-        self.group_gains: dict[str, float] = {}
-        self.knob_gains: Arrays = {}
+    margin: float = 0.5
+    probe_every: int = 100
+    alarm: float = 0.95
+    retries: int = 3
+    lam: dict[str, float] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
+    reductions: dict[str, int] = field(default_factory=dict)
+    kappa_max: dict[str, float] = field(default_factory=dict)
+    kappa_sum: dict[str, float] = field(default_factory=dict)
+    kappa_n: dict[str, int] = field(default_factory=dict)
+    probed_max: dict[str, float] = field(default_factory=dict)
+    probes: int = 0
+    joint: float = 1.0
 
-    def gain(self, name: str) -> np.ndarray:
-        """Present gain of every knob of group ``name``."""
-        return self.group_gains[name] * self.knob_gains[name]
+    def __post_init__(self) -> None:
+        if not 0 < self.margin < 1:
+            raise ValueError(f"stability margin must be in (0, 1), got {self.margin}")
+        if self.probe_every < 1:
+            raise ValueError(f"probe_every must be >= 1, got {self.probe_every}")
 
-    def hold(self, system: PhysicalSystem, u: Arrays, set_point: Arrays, theta: Arrays) -> tuple[Arrays, HoldReport]:
-        """Adjust ``u`` (in place) until ``theta`` is within tolerance of ``set_point``; return the held θ.
+    def observe(self, response: Mapping[str, float]) -> bool:
+        """Log one hold's along-correction responses; return whether they call for a probe (alarm)."""
+        alarm = False
+        for name, r in response.items():
+            kappa = _kappa(r)
+            self.kappa_max[name] = max(self.kappa_max.get(name, 0.0), kappa)
+            self.kappa_sum[name] = self.kappa_sum.get(name, 0.0) + kappa
+            self.kappa_n[name] = self.kappa_n.get(name, 0) + 1
+            alarm |= kappa > self.alarm
+        return alarm
 
-        Raises :class:`NotHeld` naming how many knobs are still out of tolerance after ``max_iterations``.
-        """
-        for name, value in u.items():
-            if name not in self.knob_gains or self.knob_gains[name].shape != value.shape:
-                self.knob_gains[name] = np.ones_like(value)
-                self.group_gains[name] = 1.0
-        error = {name: set_point[name] - theta[name] for name in set_point}
-        sweeps = 0
-        for iteration in range(self.max_iterations + 1):
-            worst = max((float(np.max(np.abs(e))) for e in error.values() if e.size), default=0.0)
-            if worst <= self.tolerance:
-                return theta, HoldReport(iteration, sweeps, worst)
-            if iteration == self.max_iterations:
-                break
-            step = {}
-            for name, e in error.items():
-                step[name] = self.gain(name) * e
-                u[name] += step[name]
-            system.set_controls(u)
-            sweeps += system.relax().sweeps
-            new = system.read_params()
-            for name, e in error.items():
-                if self.adaptive:
-                    self._update_gains(name, step[name], new[name] - theta[name], e)
-                error[name] = set_point[name] - new[name]
-            theta = new
-        out = {name: int(np.count_nonzero(np.abs(e) > self.tolerance)) for name, e in error.items()}
-        total = sum(v.size for v in error.values())
-        worst_name = max(error, key=lambda n: float(np.max(np.abs(error[n]))) if error[n].size else 0.0)
-        raise NotHeld(
-            f"homeostasis: {sum(out.values())} of {total} knobs could not hold their parameter within "
-            f"{self.tolerance:.3g} of its set point after {self.max_iterations} iterations (largest error "
-            f"{float(np.max(np.abs(error[worst_name]))):.3g} in {worst_name}; per group: "
-            + ", ".join(f"{n}={c}" for n, c in out.items() if c) + ")"
-        )
+    def observe_probe(self, response: Mapping[str, float], eps: Mapping[str, float],
+                      schedule: Mapping[str, float]) -> bool:
+        """Set λ̂ from a probe's responses; return whether any group's ε must change."""
+        self.probes += 1
+        changed = False
+        before = dict(self.scale)
+        for name, r in response.items():
+            kappa = _kappa(r)
+            self.probed_max[name] = max(self.probed_max.get(name, 0.0), kappa)
+            if name != JOINT:
+                self.lam[name] = kappa / eps[name]
+        if JOINT in response:  # ε·λ of the whole held point scales with a common factor on every group's ε
+            target = min(1.0, self.joint * 0.8 * self.margin / max(_kappa(response[JOINT]), 1e-12))
+            # Down at once, up a quarter of the way: a probe that converged less far reads lower.
+            self.joint = target if target < self.joint else self.joint + 0.25 * (target - self.joint)
+        for name in schedule:
+            self._rescale(name, schedule[name])
+            changed |= abs(self.scale[name] - before.get(name, 1.0)) > 0.01 * before.get(name, 1.0)
+        return changed
 
-    def _update_gains(self, name: str, du: np.ndarray, dtheta: np.ndarray, error: np.ndarray) -> None:
-        """Group gain from the collective response; knob multipliers from each knob's own (non-)response."""
-        active = np.abs(error) > self.tolerance
-        if not np.any(active):
-            return
-        floor = 1.0 / self.max_gain
-        # Dead: the parameter did not move (a bound, a stuck device). Moving against the knob is the other
-        # knobs' doing (coupling through the state), not a reason to push harder.
-        dead = active & (np.abs(dtheta) < floor * np.abs(du))
-        responsive = active & (dtheta * du > floor * du * du)
-        knobs = self.knob_gains[name]
-        np.copyto(knobs, np.minimum(2.0 * knobs, self.max_gain), where=dead)
-        np.copyto(knobs, 1.0, where=responsive)
-        if np.any(responsive):
-            d_u, d_theta = du[responsive], dtheta[responsive]
-            response = float(np.dot(d_theta, d_u) / np.dot(d_u, d_u))
-            if response > floor:
-                self.group_gains[name] = float(np.clip(1.0 / response, floor, self.max_gain))
+    def reduce(self, factors: Mapping[str, float], eps: Mapping[str, float], schedule: Mapping[str, float]) -> None:
+        """A hold failed: treat the named groups as if ε·λ had reached 1/factor times its present value."""
+        for name, f in factors.items():
+            self.lam[name] = max(self.lam.get(name, 0.0), 0.8 * self.margin / (f * eps[name]))
+            self._rescale(name, schedule[name])
 
-    def state_dict(self) -> dict:
-        return {"group_gains": dict(self.group_gains), "knob_gains": {k: v.copy() for k, v in self.knob_gains.items()}}
+    def _rescale(self, name: str, scheduled: float) -> bool:
+        lam = self.lam.get(name, 0.0)
+        new = self.joint * (1.0 if lam <= 0 else min(1.0, 0.8 * self.margin / (scheduled * lam)))
+        old = self.scale.get(name, 1.0)
+        self.scale[name] = new
+        if new < 0.99 * old:
+            self.reductions[name] = self.reductions.get(name, 0) + 1
+        return abs(new - old) > 0.01 * old
 
-    def load_state_dict(self, state: dict) -> None:
-        self.group_gains = {k: float(v) for k, v in state.get("group_gains", {}).items()}
-        self.knob_gains = {k: np.array(v, dtype=np.float64) for k, v in state.get("knob_gains", {}).items()}
+    def epoch_log(self) -> dict:
+        """Per group: ε·λ measured by probes (max) and along holds' corrections (mean, max), λ̂, reductions."""
+        log = {
+            "eps_lambda_probed_max": dict(self.probed_max),
+            "eps_lambda_hold_mean": {k: self.kappa_sum[k] / self.kappa_n[k] for k in self.kappa_n},
+            "eps_lambda_hold_max": dict(self.kappa_max),
+            "lambda_estimate": dict(self.lam),
+            "joint_factor": self.joint,
+            "eps_reductions": dict(self.reductions),
+            "probes": self.probes,
+        }
+        self.kappa_max, self.kappa_sum, self.kappa_n, self.reductions, self.probed_max = {}, {}, {}, {}, {}
+        self.probes = 0
+        return log
 
 
 class AgnosticEP:
@@ -175,7 +167,8 @@ class AgnosticEP:
 
     ``eps`` (one value per parameter group) is handed to the system with ``set_coupling`` when given, and
     multiplied by ``decay`` after each epoch; ``None`` leaves the system's own coupling alone (then decay is not
-    possible and must be 1). The set point, the knobs and the homeostat's gains are the rule's state.
+    possible and must be 1, and the guard can only report). The set point, the knobs, the homeostat's gains and
+    the guard's ε scales are the rule's state.
     """
 
     requires = frozenset({"homeostatic"})
@@ -188,6 +181,7 @@ class AgnosticEP:
         eps: Mapping[str, float] | None = None,
         decay: float = 1.0,
         reads: int = 1,
+        guard: StabilityGuard | None = None,
     ) -> None:
         self.variant = variant
         self.beta = beta
@@ -200,11 +194,17 @@ class AgnosticEP:
         self.base_eps = None if eps is None else dict(eps)
         self.decay = decay
         self.reads = reads
+        self.guard = guard
         self.epoch = 0
         self.set_point: Arrays | None = None
         self.controls: Arrays | None = None
         self.last_hold: HoldReport | None = None
-        self._coupling_epoch: int | None = None
+        self._coupling_eps: dict[str, float] | None = None
+        self._steps = 0
+        self._alarm = False
+        self._stopped: dict[str, int] = {}
+        self._stopped_max: dict[str, int] = {}
+        self._holds = 0
 
     # --- the three phases ---------------------------------------------------------------------------------
     def train_step(self, system: PhysicalSystem, x: np.ndarray, target: np.ndarray) -> StepReport:
@@ -220,15 +220,26 @@ class AgnosticEP:
             outputs = system.read_outputs(self.reads)
         system.nudge(self.beta1, target)
         sweeps += system.relax().sweeps
-        theta, hold = self.homeostat.hold(system, self.controls, self.set_point, system.read_params())
+        hold = self._hold(system)
+        relaxations += 2 + hold.iterations
+        sweeps += hold.sweeps
+        iterations = hold.iterations
+        if self.guard is not None and (self._steps % self.guard.probe_every == 0 or self._alarm):
+            probe_relaxations, probe_sweeps = self._probe(system)
+            relaxations += probe_relaxations
+            sweeps += probe_sweeps
+            hold = self._hold(system)  # the probe (and a new ε) moved θ: hold it again
+            relaxations += hold.iterations
+            sweeps += hold.sweeps
+            iterations += hold.iterations
         if outputs is None:
             outputs = system.read_outputs(self.reads)
         system.nudge(self.beta2, target)
-        sweeps += system.relax().sweeps + hold.sweeps
-        self.set_point = system.read_params()
-        self.last_hold = hold
-        relaxations += 2 + hold.iterations
-        return StepReport(outputs=outputs, relaxations=relaxations, sweeps=sweeps, homeostasis_iterations=hold.iterations)
+        sweeps += system.relax().sweeps
+        self.set_point = self.homeostat.read(system)
+        self._steps += 1
+        self._after_hold(system, hold)
+        return StepReport(outputs=outputs, relaxations=relaxations, sweeps=sweeps, homeostasis_iterations=iterations)
 
     def step(self, system: PhysicalSystem, x: np.ndarray, target: np.ndarray) -> Arrays:
         """One training step; returns the measured drift θ₂ − θ₁ per group (benchmarks and tests)."""
@@ -243,18 +254,78 @@ class AgnosticEP:
         system.clamp(x)
         system.nudge(0.0)
         system.relax()
-        self.last_hold = self.homeostat.hold(system, self.controls, self.set_point, system.read_params())[1]
+        self.last_hold = self._hold(system)
         return system.read_outputs(self.reads)
+
+    # --- holding inside the stability region ----------------------------------------------------------------
+    def _hold(self, system: PhysicalSystem) -> HoldReport:
+        """Hold θ; on failure lower the failing groups' ε (when the guard may) and try again."""
+        retries = 0
+        while True:
+            try:
+                _, hold = self.homeostat.hold(system, self.controls, self.set_point, self.homeostat.read(system))
+                return hold
+            except NotHeld as exc:
+                if self.guard is None or self.base_eps is None or retries >= self.guard.retries or not exc.groups:
+                    raise
+                retries += 1
+                self.guard.reduce({name: 0.5 for name in exc.groups}, self.eps(), self.scheduled_eps())
+                self._apply_coupling(system)
+                system.relax()
+
+    def _after_hold(self, system: PhysicalSystem, hold: HoldReport) -> None:
+        self.last_hold = hold
+        self._holds += 1
+        for name, count in hold.stopped.items():
+            self._stopped[name] = self._stopped.get(name, 0) + count
+            self._stopped_max[name] = max(self._stopped_max.get(name, 0), count)
+        if self.guard is None:
+            return
+        self._alarm = self.guard.observe(hold.response)
+
+    def _probe(self, system: PhysicalSystem) -> tuple[int, int]:
+        """Probe every group's response to its own knobs; set ε from it (when the coupling is settable)."""
+        assert self.guard is not None and self.controls is not None
+        responses, relaxations, sweeps = self.homeostat.probe(system, self.controls, seed=self._steps)
+        self._alarm = False
+        if self.base_eps is not None:
+            if self.guard.observe_probe(responses, self.eps(), self.scheduled_eps()):
+                self._apply_coupling(system)
+                sweeps += system.relax().sweeps
+                relaxations += 1
+        else:  # a fixed coupling: the guard can only measure and report
+            self.guard.observe_probe(responses, {k: 1.0 for k in responses}, {k: 1.0 for k in responses})
+        return relaxations, sweeps
 
     # --- epochs and checkpoints -----------------------------------------------------------------------------
     def eps(self) -> dict[str, float] | None:
         """ε per group for the present epoch (``None`` when the system's own coupling is used)."""
         if self.base_eps is None:
             return None
-        return {k: v * self.decay**self.epoch for k, v in self.base_eps.items()}
+        scale = {} if self.guard is None else self.guard.scale
+        return {k: v * scale.get(k, 1.0) for k, v in self.scheduled_eps().items()}
+
+    def scheduled_eps(self) -> dict[str, float]:
+        """The protocol's ε for this epoch (base × decay^epoch), before the stability guard."""
+        return {k: v * self.decay**self.epoch for k, v in (self.base_eps or {}).items()}
+
+    def epoch_metrics(self) -> dict:
+        """What the homeostat measured this epoch: ε used, measured ε·λ, reductions, knobs resting on stops."""
+        metrics: dict = {"eps": self.eps()}
+        if self.guard is not None:
+            metrics.update(self.guard.epoch_log())
+        if self.homeostat.noise is not None:
+            metrics["read_noise"] = dict(self.homeostat.noise)
+            metrics["hold_tolerance"] = self.homeostat.tolerances()
+        if self._stopped:
+            metrics["knobs_on_stops_per_hold"] = {k: v / max(1, self._holds) for k, v in self._stopped.items()}
+            metrics["knobs_on_stops_max"] = dict(self._stopped_max)
+        self._stopped, self._stopped_max, self._holds = {}, {}, 0
+        return metrics
 
     def end_epoch(self) -> None:
         self.epoch += 1
+        self.homeostat.noise = None  # re-measured at the next hold: the floor may change with the parameters
 
     def state_dict(self) -> dict:
         return {
@@ -262,6 +333,9 @@ class AgnosticEP:
             "set_point": None if self.set_point is None else {k: v.copy() for k, v in self.set_point.items()},
             "controls": None if self.controls is None else {k: v.copy() for k, v in self.controls.items()},
             "homeostat": self.homeostat.state_dict(),
+            "guard": None if self.guard is None else {"scale": dict(self.guard.scale), "lam": dict(self.guard.lam),
+                                                      "joint": self.guard.joint},
+            "steps": self._steps,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -269,25 +343,33 @@ class AgnosticEP:
         self.set_point = None if state.get("set_point") is None else {k: np.array(v) for k, v in state["set_point"].items()}
         self.controls = None if state.get("controls") is None else {k: np.array(v) for k, v in state["controls"].items()}
         self.homeostat.load_state_dict(state.get("homeostat", {}))
-        self._coupling_epoch = None
+        self._steps = int(state.get("steps", 0))
+        if self.guard is not None and state.get("guard") is not None:
+            self.guard.scale = {k: float(v) for k, v in state["guard"]["scale"].items()}
+            self.guard.lam = {k: float(v) for k, v in state["guard"]["lam"].items()}
+            self.guard.joint = float(state["guard"].get("joint", 1.0))
+        self._coupling_eps = None
 
     # --- helpers ------------------------------------------------------------------------------------------
     def _attach(self, system: PhysicalSystem) -> None:
         """First contact: the set point is θ as measured, the knobs start there; apply this epoch's ε."""
         if self.set_point is None:
-            self.set_point = system.read_params()
+            self.set_point = self.homeostat.read(system)
         if self.controls is None:
             self.controls = {k: v.copy() for k, v in self.set_point.items()}
             system.set_controls(self.controls)
-        if self.base_eps is not None and self._coupling_epoch != self.epoch:
-            set_coupling = getattr(system, "set_coupling", None)
-            if set_coupling is None:
-                raise CapabilityError(
-                    "algorithm.eps needs a system whose coupling can be set (set_coupling); this one has a fixed "
-                    "coupling: leave eps unset to use it"
-                )
-            set_coupling(self.eps())
-            self._coupling_epoch = self.epoch
+        if self.base_eps is not None and self._coupling_eps != self.eps():
+            self._apply_coupling(system)
+
+    def _apply_coupling(self, system: PhysicalSystem) -> None:
+        set_coupling = getattr(system, "set_coupling", None)
+        if set_coupling is None:
+            raise CapabilityError(
+                "algorithm.eps needs a system whose coupling can be set (set_coupling); this one has a fixed "
+                "coupling: leave eps unset to use it"
+            )
+        self._coupling_eps = self.eps()
+        set_coupling(self._coupling_eps)
 
 
 class HomeostasisConfig(Section):
@@ -299,7 +381,16 @@ class HomeostasisConfig(Section):
                                 "an error.")
     adaptive: bool = Field(default=True, description="Estimate each knob's gain from its measured response (else "
                            "unit gain).")
-    max_gain: float = Field(default=16.0, ge=1, le=1e6, description="Largest knob gain the adaptive loop may use.")
+    max_gain: float = Field(default=1024.0, ge=1, le=1e6, description="Largest knob multiplier the adaptive loop "
+                            "may use (weakly responding knobs).")
+    reads: Reads = Field(default=1, description="Parameter read-backs averaged per measurement; the tolerance "
+                         "rises to the measured noise floor.")
+    stop_after: int = Field(default=3, ge=1, le=10**6, description="Iterations without response after which a knob "
+                            "rests on a stop: reported, no longer pushed.")
+    margin: float | None = Field(default=0.5, gt=0, lt=1, description="Largest measured eps*lambda per group "
+                                 "(1 - 1/response); eps is lowered past it. None: never lower eps.")
+    probe_every: int = Field(default=100, ge=1, le=10**9, description="Batches between probes of each group's "
+                             "largest response to its own knobs (sets eps under margin).")
 
 
 class AeqpropConfig(RuleSettings):
@@ -346,12 +437,13 @@ class AeqpropConfig(RuleSettings):
         if optimizer is not None:
             raise ProtocolError("algorithm 'aeqprop' has no optimizer (eps is its learning rate)")
         h = self.homeostasis
-        homeostat = Homeostat(h.tolerance, h.max_iterations, h.adaptive, h.max_gain)
+        homeostat = Homeostat(h.tolerance, h.max_iterations, h.adaptive, h.max_gain, h.reads, h.stop_after)
         eps = group_eps(system.spec.params, self.eps, self.eps_bias)
-        return AgnosticEP(self.variant, self.beta, homeostat, eps, self.decay, self.reads)
+        guard = None if h.margin is None else StabilityGuard(h.margin, h.probe_every)
+        return AgnosticEP(self.variant, self.beta, homeostat, eps, self.decay, self.reads, guard)
 
 
 __all__ = [
-    "VARIANTS", "AeqpropConfig", "AgnosticEP", "HoldReport", "HomeostasisConfig", "Homeostat", "NotHeld", "Variant",
-    "group_eps", "nudges",
+    "VARIANTS", "AeqpropConfig", "AgnosticEP", "HoldReport", "HomeostasisConfig", "Homeostat", "NotHeld",
+    "StabilityGuard", "Variant", "group_eps", "nudges",
 ]

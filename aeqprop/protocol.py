@@ -298,29 +298,33 @@ def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "
 
     The system is drawn exactly as :func:`build` draws it (same spawned seed), so a rig protocol with the same
     ``run.seed`` trains the same network. ``transport`` is "tcp" (a socket on ``host:port``) or "pty" (a
-    serial board on a pseudo-terminal). Any simulated kind offering ``local`` and ``program`` can be served,
-    plug-ins included; the board reports the resistive network's ``input_gain`` as its input gain (others: 1 V
-    per unit). Returns the server (not yet started) with ``.instrument`` and ``.resource``.
+    serial board on a pseudo-terminal). Any simulated kind offering ``local`` and ``program`` can be served
+    as a crossbar board, plug-ins included, and any offering ``homeostatic`` as a floating-parameter board; the
+    board reports the settings' ``input_gain`` as its input gain where they have one (others: 1 V per unit). Returns the server (not yet started) with ``.instrument`` and ``.resource``.
     """
-    from aeqprop.simulators.resistive import ResistiveConfig
     from aeqprop.simulators.virtual import CrossbarBoard, FaultPlan, PtyServer, TcpServer
+    from aeqprop.simulators.virtual.floating import FloatingBoard
 
     settings = protocol.system
     if settings.drives_hardware():
         raise ProtocolError(f"serve: the protocol's system is a {settings.kind} (real devices); "
                             "serve a simulated system instead")
-    missing = {"local", "program"} - set(settings.capabilities())
+    offered = set(settings.capabilities())
+    floating = "homeostatic" in offered  # a floating-parameter front-end: knobs and parameter read-backs
+    missing = set() if floating else {"local", "program"} - offered
     if missing:
         raise ProtocolError(f"serve: system {settings.kind!r} lacks {sorted(missing)}, which the crossbar "
-                            "dialect needs")
+                            "dialect needs (or 'homeostatic', for the floating front-end)")
     try:
         plan = FaultPlan.parse(faults)
     except ValueError as exc:
         raise ProtocolError(f"--fault: {exc}") from None
     system_seq = np.random.SeedSequence(protocol.run.seed).spawn(3)[0]
     system = protocol.system.build(np.random.default_rng(system_seq))
-    gain = settings.input_gain if isinstance(settings, ResistiveConfig) else 1.0
-    board = CrossbarBoard(system, input_gain_v=gain, faults=plan)
+    # the board reports the system's volts per input unit where its settings state one (resistive kinds)
+    gain = float(getattr(settings, "input_gain", 1.0))
+    board = (FloatingBoard(system, input_gain_v=gain, faults=plan) if floating
+             else CrossbarBoard(system, input_gain_v=gain, faults=plan))
     if transport == "tcp":
         try:
             return TcpServer(board, host, port)

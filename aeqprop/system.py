@@ -181,11 +181,12 @@ class PhysicalSystem(Protocol):
     def program(self, delta: Mapping[str, np.ndarray]) -> None:
         """Request parameter increments; the device decides what it actually takes (window, precision)."""
 
-    def read_params(self) -> Arrays:
-        """Parameters as measured (capability "program" or "homeostatic"), one array per ``spec.params`` entry.
+    def read_params(self, reads: int = 1) -> Arrays:
+        """Parameters as measured (capability "program" or "homeostatic"), averaged over ``reads`` read-backs.
 
-        It takes no ``reads`` argument: each call is one measurement (on noisy hardware, one noisy read); a
-        caller that wants an average calls it several times. The arrays are copies.
+        Hardware reads θ with noise; averaging N read-backs divides its σ by √N. A noiseless system may ignore
+        ``reads``. Controllers call ``read_params()`` (no argument) when they want a single read, so a system
+        whose ``read_params`` takes no argument keeps working at N = 1. The arrays are copies.
         """
 
 

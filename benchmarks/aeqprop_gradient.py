@@ -4,6 +4,8 @@ On a small floating Hopfield network (the rule sees only the contract), for each
 ε: one Aeqprop step from the same initial state, compared with
 - the true gradient ∇L (oracle, central finite differences of the loss with θ fixed): cos(drift, −∇L);
 - the first-order prediction −εΔβ(I + ε∇²F)⁻¹∇L (∇²F by finite differences of ∂E/∂θ at the free equilibrium).
+With the stability guard on (``adaptive_rows``), the same comparison after the guard has set ε from the measured
+response (5 warm-up steps on the batch, then the measured step, gradient taken where that step starts).
 Writes benchmarks/results/aeqprop_gradient.json and .png.
 
     python benchmarks/aeqprop_gradient.py
@@ -17,7 +19,7 @@ import time
 import numpy as np
 
 from _common import RESULTS, machine, write_json
-from aeqprop.agnostic import VARIANTS, AgnosticEP, Homeostat, NotHeld, nudges
+from aeqprop.agnostic import VARIANTS, AgnosticEP, Homeostat, NotHeld, StabilityGuard, nudges
 from aeqprop.simulators.hopfield import FloatingHopfieldConfig
 from aeqprop.simulators.hopfield import oracle
 from aeqprop.system import NotSettled
@@ -75,8 +77,10 @@ def main() -> None:
                 rows.append(row)
                 print(f"{variant:11s} beta={beta:<6g} eps={eps:<6g} cos(grad)={row['cos_gradient']:.5f} "
                       f"cos(1st order)={row['cos_first_order']:.6f} holds={row['homeostasis_iterations']}")
+    adaptive = adaptive_rows(x, y)
     payload = {
         "benchmark": "aeqprop_gradient",
+        "adaptive_rows": adaptive,
         "network": "floating Hopfield 5-6-3, batch 8, float64; oracle: central finite differences (step 1e-6)",
         "betas": list(BETAS), "epsilons": list(EPSILONS),
         "first_order_prediction": "-eps * (beta2 - beta1) * (I + eps * hessian_F)^-1 grad_L",
@@ -86,6 +90,27 @@ def main() -> None:
     print(f"wrote {path}")
     if not args.no_plot:
         plot(rows)
+
+
+def adaptive_rows(x: np.ndarray, y: np.ndarray) -> list[dict]:
+    """Cosines under the stability guard (margin 0.5): small β, ε and an ε beyond the margin."""
+    rows = []
+    for variant in VARIANTS:
+        for beta, eps in ((1e-3, 1e-3), (1e-2, 1e-2), (1e-2, 0.1)):
+            net = network()
+            rule = AgnosticEP(variant, beta, Homeostat(tolerance=1e-13, max_iterations=300),
+                              eps={name: eps for name in net.spec.params}, guard=StabilityGuard(0.5))
+            for _ in range(5):
+                rule.step(net, x, y)
+            grad = oracle.flatten(oracle.gradient_fd(net, x, y))
+            used = rule.eps()
+            drift = oracle.flatten(rule.step(net, x, y))
+            row = {"variant": variant, "beta": beta, "eps_protocol": eps, "eps_used": used,
+                   "cos_gradient": cos(drift, -grad), "measured": rule.guard.epoch_log()}
+            rows.append(row)
+            print(f"guard {variant:11s} beta={beta:<6g} eps={eps:<6g} used={min(used.values()):.3g} "
+                  f"cos(grad)={row['cos_gradient']:.6f}")
+    return rows
 
 
 def plot(rows: list[dict]) -> None:

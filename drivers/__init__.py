@@ -5,6 +5,8 @@ pyvisa and pyserial are imported when a link is opened, not here; ``pyarc2`` (Ar
 
 from .base import Instrument, Limits, fmt, fmt_list
 from .crossbar import CrossbarFrontEnd
+from .floating import FloatingFrontEnd  # noqa: F401 - registration (floating front-end)
+from .floating_rig import FloatingRig, FloatingRigConfig  # noqa: F401 - registration (floating front-end)
 from .keithley707b import Keithley707B
 from .keithley2400 import Keithley2400
 from .keithley2450 import Keithley2450

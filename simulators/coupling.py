@@ -141,6 +141,25 @@ class FloatingParameters(SimulatedSystem):
 
     CAPABILITIES = frozenset({"homeostatic"})
     _coupling: ControlCoupling
+    #: σ of one parameter read-back (parameter units; 0 = exact reads) and the generator drawing its noise.
+    read_noise: float = 0.0
+    _noise_rng: np.random.Generator | None = None
+
+    def set_read_noise(self, sigma: float, seed: int = 0) -> None:
+        """Make every read-back θ + N(0, σ²) per parameter (what an ADC does); averaging N reads gives σ/√N."""
+        if sigma < 0:
+            raise ValueError(f"read noise must be >= 0, got {sigma}")
+        self.read_noise = float(sigma)
+        self._noise_rng = np.random.default_rng(seed)
+
+    def read_params(self, reads: int = 1) -> dict[str, np.ndarray]:
+        if reads < 1:
+            raise ValueError(f"read_params: reads must be >= 1, got {reads}")
+        if not self.read_noise or self._noise_rng is None:
+            return {k: v.copy() for k, v in self._params.items()}
+        scale = self.read_noise / np.sqrt(reads)  # the mean of N independent Gaussian reads
+        rng = self._noise_rng
+        return {k: v + scale * rng.standard_normal(v.shape).astype(v.dtype) for k, v in self._params.items()}
 
     def set_controls(self, u: Mapping[str, np.ndarray]) -> None:
         self._coupling.set_controls(u)

@@ -35,6 +35,8 @@ class FloatingHopfieldConfig(SystemSettings):
         description="Sweeps per relaxation (each followed by the parameters' update) before NotSettled.",
     )
     dtype: Literal["float64", "float32"] = "float64"
+    read_noise: float = Field(default=0.0, ge=0, description="σ of one parameter read-back (parameter units); 0 = exact.")
+    noise_seed: int = Field(default=0, description="Seed of the read-back noise.")
 
     @field_validator("hidden")
     @classmethod
@@ -71,7 +73,9 @@ class FloatingHopfieldConfig(SystemSettings):
         topology = Topology((self.inputs, *self.hidden, self.outputs))
         params = init_params(topology, rng, self.init_gain, self.bias_init, np.dtype(self.dtype))
         eps = {name: self.coupling_eps for name in param_names(topology.depth)}
-        return FloatingHopfield(
+        net = FloatingHopfield(
             topology, params, eps, tol=self.tol, tol_param=self.tol_param, max_sweeps=self.max_sweeps,
             dtype=self.dtype,
         )
+        net.set_read_noise(self.read_noise, self.noise_seed)
+        return net

@@ -106,6 +106,11 @@ class FloatingResistiveConfig(SystemSettings):
     input_gain: float = Field(default=4.0, gt=0, description="Volts per unit of input.")
     init_gain: float = Field(default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0.")
     bias_init: float = Field(default=0.0, ge=0, description="Bias currents drawn from U(-bias_init, bias_init) A.")
+    init_abs: bool = Field(
+        default=False,
+        description="Draw conductances as |U(-s, s)|/sqrt(fan_in) instead of clipping half of them to 0: a floating "
+        "conductance that starts on its stop at 0 is held there and never drifts off it.",
+    )
     g_min: float = Field(default=0.0, ge=0, description="Lower end of the conductance window (S).")
     g_max: float | None = Field(default=None, gt=0, description="Upper end of the conductance window (S); none = unbounded.")
     coupling_eps: float = Field(
@@ -117,6 +122,8 @@ class FloatingResistiveConfig(SystemSettings):
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps per voltage relaxation before NotSettled.")
     max_rounds: int = Field(default=200, gt=0, description="Voltage/parameter rounds per relaxation before NotSettled.")
     dtype: Literal["float64", "float32"] = "float64"
+    read_noise: float = Field(default=0.0, ge=0, description="σ of one parameter read-back (parameter units); 0 = exact.")
+    noise_seed: int = Field(default=0, description="Seed of the read-back noise.")
 
     @field_validator("hidden")
     @classmethod
@@ -148,11 +155,17 @@ class FloatingResistiveConfig(SystemSettings):
         """Draw the initial parameters from ``rng`` and return the system (knobs start at the parameters)."""
         topology = Topology((2 * self.inputs, *self.hidden, self.outputs), self.input_gain)
         params = init_params(topology, rng, self.init_gain, self.bias_init, np.dtype(self.dtype))
+        if self.init_abs:
+            for k in range(1, topology.depth + 1):
+                scale = self.init_gain / np.sqrt(topology.sizes[k - 1])
+                params[f"g{k}"] = np.abs(rng.uniform(-scale, scale, size=params[f"g{k}"].shape)).astype(self.dtype)
         eps = {name: self.coupling_eps for name in param_names(topology.depth)}
-        return FloatingResistiveNetwork(
+        net = FloatingResistiveNetwork(
             topology, params, eps, g_min=self.g_min, g_max=self.g_max, tol_v=self.tol_v, tol_param=self.tol_param,
             max_sweeps=self.max_sweeps, max_rounds=self.max_rounds, dtype=self.dtype,
         )
+        net.set_read_noise(self.read_noise, self.noise_seed)
+        return net
 
 
 __all__ = ["FloatingResistiveConfig", "FloatingResistiveNetwork"]
