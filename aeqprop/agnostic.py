@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -33,7 +33,7 @@ from .homeostat import JOINT, HoldReport, Homeostat, NotHeld
 from .optim import SGD, layer_rates
 from .rules import LearningRule, StepReport
 from .settings import ProtocolError, Rate, Reads, RuleSettings, Section
-from .system import Arrays, CapabilityError, ParamSpec, PhysicalSystem
+from .system import Arrays, CapabilityError, HomeostaticSystem, ParamSpec, PhysicalSystem
 
 Variant = Literal["optimistic", "pessimistic", "centered"]
 VARIANTS: tuple[str, ...] = ("optimistic", "pessimistic", "centered")
@@ -207,9 +207,9 @@ class AgnosticEP:
         self._holds = 0
 
     # --- the three phases ---------------------------------------------------------------------------------
-    def train_step(self, system: PhysicalSystem, x: np.ndarray, target: np.ndarray) -> StepReport:
+    def train_step(self, physical: PhysicalSystem, x: np.ndarray, target: np.ndarray) -> StepReport:
         """Clamp, hold θ at its set point under β₁, release under β₂: the drift is the step."""
-        self._attach(system)
+        system = self._attach(physical)
         system.clamp(x)
         relaxations, sweeps = 0, 0
         outputs = None
@@ -244,13 +244,14 @@ class AgnosticEP:
     def step(self, system: PhysicalSystem, x: np.ndarray, target: np.ndarray) -> Arrays:
         """One training step; returns the measured drift θ₂ − θ₁ per group (benchmarks and tests)."""
         self._attach(system)
-        before = {k: v.copy() for k, v in self.set_point.items()}
+        before = {k: v.copy() for k, v in self._held().items()}
         self.train_step(system, x, target)
-        return {k: self.set_point[k] - before[k] for k in before}
+        after = self._held()
+        return {k: after[k] - before[k] for k in before}
 
-    def predict(self, system: PhysicalSystem, x: np.ndarray) -> np.ndarray:
+    def predict(self, physical: PhysicalSystem, x: np.ndarray) -> np.ndarray:
         """Free phase with θ held at its set point (the parameters would otherwise drift with the input)."""
-        self._attach(system)
+        system = self._attach(physical)
         system.clamp(x)
         system.nudge(0.0)
         system.relax()
@@ -258,22 +259,33 @@ class AgnosticEP:
         return system.read_outputs(self.reads)
 
     # --- holding inside the stability region ----------------------------------------------------------------
-    def _hold(self, system: PhysicalSystem) -> HoldReport:
+    def _held(self) -> Arrays:
+        """The set point (known once the rule has met its system)."""
+        if self.set_point is None:
+            raise RuntimeError("aeqprop: no set point before the first step")
+        return self.set_point
+
+    def _knobs(self) -> Arrays:
+        if self.controls is None:
+            raise RuntimeError("aeqprop: no knobs before the first step")
+        return self.controls
+
+    def _hold(self, system: HomeostaticSystem) -> HoldReport:
         """Hold θ; on failure lower the failing groups' ε (when the guard may) and try again."""
         retries = 0
         while True:
             try:
-                _, hold = self.homeostat.hold(system, self.controls, self.set_point, self.homeostat.read(system))
+                _, hold = self.homeostat.hold(system, self._knobs(), self._held(), self.homeostat.read(system))
                 return hold
             except NotHeld as exc:
                 if self.guard is None or self.base_eps is None or retries >= self.guard.retries or not exc.groups:
                     raise
                 retries += 1
-                self.guard.reduce({name: 0.5 for name in exc.groups}, self.eps(), self.scheduled_eps())
+                self.guard.reduce({name: 0.5 for name in exc.groups}, self._eps(), self.scheduled_eps())
                 self._apply_coupling(system)
                 system.relax()
 
-    def _after_hold(self, system: PhysicalSystem, hold: HoldReport) -> None:
+    def _after_hold(self, system: HomeostaticSystem, hold: HoldReport) -> None:
         self.last_hold = hold
         self._holds += 1
         for name, count in hold.stopped.items():
@@ -283,13 +295,13 @@ class AgnosticEP:
             return
         self._alarm = self.guard.observe(hold.response)
 
-    def _probe(self, system: PhysicalSystem) -> tuple[int, int]:
+    def _probe(self, system: HomeostaticSystem) -> tuple[int, int]:
         """Probe every group's response to its own knobs; set ε from it (when the coupling is settable)."""
-        assert self.guard is not None and self.controls is not None
-        responses, relaxations, sweeps = self.homeostat.probe(system, self.controls, seed=self._steps)
+        assert self.guard is not None
+        responses, relaxations, sweeps = self.homeostat.probe(system, self._knobs(), seed=self._steps)
         self._alarm = False
         if self.base_eps is not None:
-            if self.guard.observe_probe(responses, self.eps(), self.scheduled_eps()):
+            if self.guard.observe_probe(responses, self._eps(), self.scheduled_eps()):
                 self._apply_coupling(system)
                 sweeps += system.relax().sweeps
                 relaxations += 1
@@ -304,6 +316,13 @@ class AgnosticEP:
             return None
         scale = {} if self.guard is None else self.guard.scale
         return {k: v * scale.get(k, 1.0) for k, v in self.scheduled_eps().items()}
+
+    def _eps(self) -> dict[str, float]:
+        """ε per group when the rule sets the coupling (``base_eps`` given)."""
+        eps = self.eps()
+        if eps is None:
+            raise RuntimeError("aeqprop: the system's own coupling is in use; there is no eps to change")
+        return eps
 
     def scheduled_eps(self) -> dict[str, float]:
         """The protocol's ε for this epoch (base × decay^epoch), before the stability guard."""
@@ -340,8 +359,9 @@ class AgnosticEP:
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch = int(state["epoch"])
-        self.set_point = None if state.get("set_point") is None else {k: np.array(v) for k, v in state["set_point"].items()}
-        self.controls = None if state.get("controls") is None else {k: np.array(v) for k, v in state["controls"].items()}
+        saved, knobs = state.get("set_point"), state.get("controls")
+        self.set_point = None if saved is None else {k: np.array(v) for k, v in saved.items()}
+        self.controls = None if knobs is None else {k: np.array(v) for k, v in knobs.items()}
         self.homeostat.load_state_dict(state.get("homeostat", {}))
         self._steps = int(state.get("steps", 0))
         if self.guard is not None and state.get("guard") is not None:
@@ -351,8 +371,10 @@ class AgnosticEP:
         self._coupling_eps = None
 
     # --- helpers ------------------------------------------------------------------------------------------
-    def _attach(self, system: PhysicalSystem) -> None:
+    def _attach(self, physical: PhysicalSystem) -> HomeostaticSystem:
         """First contact: the set point is θ as measured, the knobs start there; apply this epoch's ε."""
+        physical.spec.require(self.requires, "algorithm 'aeqprop'")
+        system = cast(HomeostaticSystem, physical)  # it offers 'homeostatic': it has set_controls
         if self.set_point is None:
             self.set_point = self.homeostat.read(system)
         if self.controls is None:
@@ -360,8 +382,9 @@ class AgnosticEP:
             system.set_controls(self.controls)
         if self.base_eps is not None and self._coupling_eps != self.eps():
             self._apply_coupling(system)
+        return system
 
-    def _apply_coupling(self, system: PhysicalSystem) -> None:
+    def _apply_coupling(self, system: HomeostaticSystem) -> None:
         set_coupling = getattr(system, "set_coupling", None)
         if set_coupling is None:
             raise CapabilityError(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .system import Arrays, NotSettled, PhysicalSystem
+from .system import Arrays, HomeostaticSystem, NotSettled, PhysicalSystem
 
 #: Group gains are the inverse of the measured collective response, clipped to [1/GROUP_CLIP, GROUP_CLIP].
 GROUP_CLIP = 256.0
@@ -133,7 +133,7 @@ class Homeostat:
             for k, sigma in self.noise.items()
         }
 
-    def probe(self, system: PhysicalSystem, u: Arrays, iterations: int = 3,
+    def probe(self, system: HomeostaticSystem, u: Arrays, iterations: int = 3,
               seed: int = 0) -> tuple[dict[str, float], int, int]:
         """Largest response of each group's θ to its own knobs, by power iteration on the knobs alone.
 
@@ -178,20 +178,20 @@ class Homeostat:
             sigma = (self.noise or {}).get(name, 0.0)
             steps[name] = max(1e-3 * rms, 10.0 * tols.get(name, self.tolerance), 30.0 * sigma)
         directions = {k: rng.standard_normal(v.shape) * steps[k] for k, v in u.items()}
-        size = math.sqrt(sum(float(np.sum(d * d)) for d in directions.values()))
+        radius = math.sqrt(sum(float(np.sum(d * d)) for d in directions.values()))
         for _ in range(2 * iterations + 2):
             norm = math.sqrt(sum(float(np.sum(d * d)) for d in directions.values()))
             if norm == 0.0 or not math.isfinite(norm):
                 break
-            delta = {k: d * (size / norm) for k, d in directions.items()}
+            moves = {k: d * (radius / norm) for k, d in directions.items()}
             for k in u:
-                u[k] = original_all[k] + delta[k]
+                u[k] = original_all[k] + moves[k]
             system.set_controls(u)
             sweeps += system.relax().sweeps
             relaxations += 1
             new = self.read(system)
             directions = {k: new[k] - base[k] for k in u}
-            responses[JOINT] = sum(float(np.sum(directions[k] * delta[k])) for k in u) / size**2
+            responses[JOINT] = sum(float(np.sum(directions[k] * moves[k])) for k in u) / radius**2
         for k in u:
             u[k] = original_all[k]
         system.set_controls(u)
@@ -203,7 +203,7 @@ class Homeostat:
         return self.group_gains[name] * self.knob_gains[name]
 
     # --- the loop -----------------------------------------------------------------------------------------
-    def hold(self, system: PhysicalSystem, u: Arrays, set_point: Arrays, theta: Arrays) -> tuple[Arrays, HoldReport]:
+    def hold(self, system: HomeostaticSystem, u: Arrays, set_point: Arrays, theta: Arrays) -> tuple[Arrays, HoldReport]:
         """Adjust ``u`` (in place) until ``theta`` is within tolerance of ``set_point``; return the held θ.
 
         Knobs resting on a stop are reported in the :class:`HoldReport`, not counted as failures. Raises

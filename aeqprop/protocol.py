@@ -300,7 +300,8 @@ def virtual_instrument(protocol: Protocol, transport: str = "tcp", host: str = "
     ``run.seed`` trains the same network. ``transport`` is "tcp" (a socket on ``host:port``) or "pty" (a
     serial board on a pseudo-terminal). Any simulated kind offering ``local`` and ``program`` can be served
     as a crossbar board, plug-ins included, and any offering ``homeostatic`` as a floating-parameter board; the
-    board reports the settings' ``input_gain`` as its input gain where they have one (others: 1 V per unit). Returns the server (not yet started) with ``.instrument`` and ``.resource``.
+    board reports the settings' ``input_gain`` as its input gain where they have one (others: 1 V per unit).
+    Returns the server (not yet started) with ``.instrument`` and ``.resource``.
     """
     from aeqprop.simulators.virtual import CrossbarBoard, FaultPlan, PtyServer, TcpServer
     from aeqprop.simulators.virtual.floating import FloatingBoard
