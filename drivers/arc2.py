@@ -50,7 +50,7 @@ class ArcTwo:
     def pulse(self, low: int, high: int, volts: float, width_s: float) -> None:
         """One programming pulse across (low, high)."""
         self.limits.check_pulse(volts, width_s, self.name)
-        self.board.pulse_one(low, high, volts, int(round(width_s * 1e9)))
+        self.board.pulse_one(low, high, volts, round(width_s * 1e9))
 
     def close(self) -> None:
         self.board.ground_all()

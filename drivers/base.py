@@ -382,7 +382,7 @@ class Instrument:
             return
         try:
             self.close()
-        except Exception as close_exc:  # noqa: BLE001 - the original failure is the one to report
+        except Exception as close_exc:
             log.error("%s: could not switch outputs off after %s: %s", self.name, kind.__name__, close_exc)
 
     def _require_limits(self) -> Limits:

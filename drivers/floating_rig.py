@@ -17,7 +17,6 @@ import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
 from aeqprop.settings import SystemSettings, Timeout, Units
-
 from aeqprop.system import (
     CapabilityError,
     InstrumentFault,

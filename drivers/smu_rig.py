@@ -430,7 +430,7 @@ class SmuRig:
             levels[name] = present + step
             self.limits.check_current(levels[name], "smu-rig", f"bias current {name}")
         plan: list[tuple[str, int, int, list[float]]] = []
-        for k, name in enumerate(self._names, start=1):
+        for name in self._names:
             if name not in delta:
                 continue
             step = np.asarray(delta[name], dtype=np.float64)

@@ -129,7 +129,7 @@ class VisaTransport:
     def close(self) -> None:
         try:
             self._res.close()
-        except Exception:  # noqa: BLE001 - closing a dead link must not mask the error that killed it
+        except Exception:
             pass
 
 
@@ -208,7 +208,7 @@ class SerialTransport:
     def close(self) -> None:
         try:
             self._port.close()
-        except Exception:  # noqa: BLE001 - see VisaTransport.close
+        except Exception:
             pass
 
 

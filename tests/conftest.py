@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from aeqprop.simulators.resistive import ResistiveConfig, ResistiveNetwork
 
 ROOT = Path(__file__).resolve().parents[1]

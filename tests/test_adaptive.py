@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from aeqprop.simulators.memristor import CrossbarConfig
 
 from aeqprop.adaptive import AdaptiveReads, split_estimate
 from aeqprop.estimators import estimate_gradient
 from aeqprop.optim import SGD
 from aeqprop.rules import EquilibriumPropagation
-from aeqprop.simulators.memristor import CrossbarConfig
 
 from .conftest import small_network
 

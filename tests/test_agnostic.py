@@ -128,7 +128,7 @@ def test_foreign_system_learns() -> None:
         return 0.5 * float(np.mean(np.sum((np.clip(x @ net.theta["W"] + net.theta["b"], 0, 1) - y) ** 2, axis=1)))
 
     before = true_loss()
-    for epoch in range(30):
+    for _epoch in range(30):
         for batch in range(0, 64, 16):
             rule.train_step(net, x[batch : batch + 16], y[batch : batch + 16])
     assert true_loss() < 0.5 * before

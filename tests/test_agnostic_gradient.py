@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from aeqprop.agnostic import VARIANTS, AgnosticEP, Homeostat
 from aeqprop.simulators.hopfield import FloatingHopfieldConfig
 from aeqprop.simulators.hopfield import oracle as hopfield_oracle
 from aeqprop.simulators.resistive import FloatingResistiveNetwork, Topology
 from aeqprop.simulators.resistive import oracle as resistive_oracle
+
+from aeqprop.agnostic import VARIANTS, AgnosticEP, Homeostat
 
 
 def flat(arrays: dict[str, np.ndarray]) -> np.ndarray:

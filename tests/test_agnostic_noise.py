@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from aeqprop.simulators.hopfield import FloatingHopfieldConfig
 
 from aeqprop.agnostic import AgnosticEP, Homeostat, NotHeld
-from aeqprop.simulators.hopfield import FloatingHopfieldConfig
 
 
 def net(noise: float, seed: int = 0):

@@ -12,13 +12,13 @@ import math
 
 import numpy as np
 import pytest
+from aeqprop.simulators.memristor import CrossbarConfig
 
 from aeqprop.characterise import BudgetExhausted, CharacterisationError, Characteriser, Settings
 from aeqprop.characterise_fit import fit
 from aeqprop.devicemodel import load_device_file
 from aeqprop.programming import NominalDevice, PulseProgrammer, measured_devices
 from aeqprop.rundir import RunDirectory
-from aeqprop.simulators.memristor import CrossbarConfig
 
 
 def hidden_device(seed: int) -> dict[str, float]:
@@ -211,8 +211,9 @@ def test_cli_user_errors_exit_2_and_write_nothing(tmp_path, capsys) -> None:
 
 def test_cli_fault_exits_1_with_the_measurements_checkpointed(tmp_path, monkeypatch, capsys) -> None:
     """An instrument fault mid-plan: exit 1, one line, no traceback; --resume then finishes the device file."""
-    from aeqprop.cli import main
     from aeqprop.simulators.memristor.crossbar import CrossbarNetwork
+
+    from aeqprop.cli import main
     from aeqprop.system import InstrumentFault
 
     protocol = tmp_path / "chip.toml"

@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from aeqprop.simulators.memristor import CrossbarConfig
+from aeqprop.simulators.resistive import ResistiveConfig
 
 from aeqprop.chipgradient import GradientCheckError, check, default_steps, measure_gradient, sample_entries
 from aeqprop.cli import main
-from aeqprop.simulators.memristor import CrossbarConfig
-from aeqprop.simulators.resistive import ResistiveConfig
 
 DEVICE = {"g_min": 0.0, "g_max": 1.0, "levels": 100000, "read_noise": 0.002}
 
@@ -71,7 +71,7 @@ def test_intervals_cover_the_oracle_on_most_chips() -> None:
 def test_a_step_below_one_pulse_is_refused() -> None:
     system = CrossbarConfig(inputs=4, hidden=[8], outputs=3, device={"levels": 16, "read_noise": 0.01}).build(
         np.random.default_rng(0))
-    rng, x, y = problem(0, 4)
+    _rng, x, y = problem(0, 4)
     entries = [("g1", (0, 0))]
     with pytest.raises(GradientCheckError, match="raise --delta"):
         measure_gradient(system, x, y, entries, default_steps(system, 0.001), repeats=2)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from aeqprop.simulators.resistive import ResistiveNetwork, Topology
+from aeqprop.simulators.resistive.network import init_params
 
 from aeqprop.continual import ContinualEP
 from aeqprop.data import load_digits
 from aeqprop.optim import SGD
 from aeqprop.rules import EquilibriumPropagation
-from aeqprop.simulators.resistive import ResistiveNetwork, Topology
-from aeqprop.simulators.resistive.network import init_params
 from aeqprop.trainer import Trainer, TrainSettings, evaluate
 
 from .conftest import small_network

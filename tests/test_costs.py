@@ -6,11 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from aeqprop.simulators.memristor import CrossbarConfig
+from aeqprop.simulators.resistive import ResistiveConfig
 
 from aeqprop.cli import main
 from aeqprop.costs import per_sample, read_cost
-from aeqprop.simulators.memristor import CrossbarConfig
-from aeqprop.simulators.resistive import ResistiveConfig
 
 
 def test_relaxation_energy_is_power_times_settle_time() -> None:

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from aeqprop.data import (
-    IDX_FILES, DataError, load_dataset, load_digits, load_idx_dataset, one_hot, read_idx, write_idx,
+    IDX_FILES,
+    DataError,
+    load_dataset,
+    load_digits,
+    load_idx_dataset,
+    one_hot,
+    read_idx,
+    write_idx,
 )
 
 from .conftest import SHARED_DATA

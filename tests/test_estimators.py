@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from aeqprop.simulators.resistive import oracle
+from aeqprop.simulators.resistive.network import local_gradients
 
 from aeqprop.estimators import estimate_gradient, free_outputs
 from aeqprop.fidelity import cosine_similarity, relative_error
-from aeqprop.simulators.resistive import oracle
-from aeqprop.simulators.resistive.network import local_gradients
 
 from .conftest import small_network
 
@@ -51,7 +51,7 @@ def test_one_sided_error_shrinks_linearly_with_beta(problem) -> None:
 
 def test_random_sign_draws_both_signs_and_averages_to_centered(problem) -> None:
     """Random-sign picks +beta or -beta per call; the two one-sided estimates average to the centered one."""
-    net, x, y, truth = problem
+    net, x, y, _truth = problem
     rng = np.random.default_rng(0)
     draws = [estimate_gradient(net, x, y, "random-sign", 0.05, rng=rng).gradient for _ in range(12)]
     plus = estimate_gradient(net, x, y, "one-sided", 0.05).gradient

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from aeqprop.simulators.smooth import SmoothConfig, oracle
 
 from aeqprop.estimators import estimate_gradient
 from aeqprop.fidelity import bias_orders, format_table, measure, parse_estimator, relative_error, sweep
-from aeqprop.simulators.smooth import SmoothConfig, oracle
 from aeqprop.system import CapabilityError
 
 from .conftest import small_network

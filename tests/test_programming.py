@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from aeqprop.simulators.memristor import CrossbarConfig
 
 from aeqprop.programming import NominalDevice, PulseProgrammer
-from aeqprop.simulators.memristor import CrossbarConfig
 
 NET = dict(inputs=16, hidden=[32], outputs=8, input_gain=2.0, bias_init=0.1)
 

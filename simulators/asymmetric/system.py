@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-
 from aeqprop.simulators.smooth.network import vector_field
 from aeqprop.simulators.smooth.system import SmoothNetwork
+
 from aeqprop.system import RelaxReport
 
 

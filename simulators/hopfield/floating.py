@@ -26,9 +26,11 @@ is used instead: same iterates, cheaper there.
 
 from __future__ import annotations
 
-import numpy as np
+import itertools
 
+import numpy as np
 from aeqprop.simulators.coupling import ControlCoupling, relax_interleaved
+
 from aeqprop.system import NotSettled, RelaxReport
 
 from .network import energy_gradients
@@ -110,8 +112,8 @@ def _change_bound(coupling: ControlCoupling, x: np.ndarray, layers: list[np.ndar
 
 def gram_is_cheaper(batch: int, sizes: list[int]) -> bool:
     """Whether applying θ through B×B Gram matrices costs fewer operations per sweep than explicit weights."""
-    gram = sum(batch * batch * (n_in + n_out) for n_in, n_out in zip(sizes, sizes[1:]))
-    explicit = sum(2 * batch * n_in * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    gram = sum(batch * batch * (n_in + n_out) for n_in, n_out in itertools.pairwise(sizes))
+    explicit = sum(2 * batch * n_in * n_out for n_in, n_out in itertools.pairwise(sizes))
     return gram < explicit
 
 

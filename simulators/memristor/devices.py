@@ -31,6 +31,7 @@ import numpy as np
 
 from aeqprop.devicemodel import LINEAR_A, curve, finite_a, inverse_curve, step_response
 
+
 def _a(value: float) -> float:
     return float(finite_a(value))
 

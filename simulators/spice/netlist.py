@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from aeqprop.simulators.resistive.network import Topology
 
 from .diodes import DiodeModel

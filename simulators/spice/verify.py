@@ -10,8 +10,8 @@ over for the diode must be one that the diode model carries at that node's volta
 from __future__ import annotations
 
 import numpy as np
-
 from aeqprop.simulators.resistive.network import Topology
+
 from aeqprop.system import NotSettled
 
 from .diodes import DiodeModel

@@ -37,7 +37,7 @@ from .crossbar import CrossbarBoard, _list
 from .faults import Fault, FaultPlan
 from .scpi import parse_block
 
-__all__ = ["BOARD_KINDS", "LINK_KINDS", "Misbehaviour", "MisbehavingBoard"]
+__all__ = ["BOARD_KINDS", "LINK_KINDS", "MisbehavingBoard", "Misbehaviour"]
 
 #: Misbehaviour -> the command headers it fires on.
 ELIGIBLE = {

@@ -125,7 +125,7 @@ class TcpServer(_Server):
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -140,7 +140,7 @@ class TcpServer(_Server):
         while not self._stop.is_set():
             try:
                 chunk = conn.recv(1 << 16)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-
 from aeqprop.drivers.arc2 import ArcTwo, MissingExtra
 from aeqprop.drivers.base import Limits
 

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-
 from aeqprop.drivers.base import Instrument, Limits, fmt, fmt_list, parse_floats
 from aeqprop.drivers.transcript import Transcript, TranscriptMismatch
 from aeqprop.drivers.transport import TransportError
+
 from aeqprop.system import InstrumentFault, LimitViolation
 
 LIMITS = Limits(max_voltage_v=2.0, max_current_a=1e-3, max_pulse_v=1.5, max_pulse_width_s=1e-3, min_pulse_width_s=1e-6)

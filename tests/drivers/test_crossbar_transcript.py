@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from aeqprop.drivers.crossbar import CrossbarFrontEnd, binary_block
 from aeqprop.drivers.rig import CrossbarRig, RigConfig
 from aeqprop.drivers.transcript import Transcript
+
 from aeqprop.system import InstrumentFault, LimitViolation, NotSettled
 
 OK = b'0,"No error"'

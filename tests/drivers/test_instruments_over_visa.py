@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from aeqprop.drivers.base import Limits
 from aeqprop.drivers.keithley707b import Keithley707B
 from aeqprop.drivers.keithley2450 import Keithley2450
 from aeqprop.drivers.transport import VisaTransport
 from aeqprop.simulators.virtual import FaultPlan, TcpServer, Virtual707B, Virtual2450
+
 from aeqprop.system import InstrumentFault, LimitViolation
+
 
 def settled(predicate, within_s: float = 30.0) -> bool:
     """Wait for the server thread to act on a write-only line; True as soon as ``predicate`` holds.

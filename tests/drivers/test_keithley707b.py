@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from aeqprop.drivers.keithley707b import Keithley707B
 from aeqprop.drivers.transcript import Transcript
+
 from aeqprop.system import InstrumentFault
 
 OK = b"0.00000e+00\tQueue Is Empty\t0.00000e+00\t1.00000e+00\n"

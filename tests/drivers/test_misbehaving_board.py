@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from aeqprop.simulators.virtual import TcpServer
+from aeqprop.simulators.virtual.faults import Fault, FaultPlan
+from aeqprop.simulators.virtual.misbehave import BOARD_KINDS, LINK_KINDS, MisbehavingBoard, Misbehaviour
 
 from aeqprop.cli import main
 from aeqprop.protocol import load_protocol, virtual_instrument
-from aeqprop.simulators.virtual import TcpServer
-from aeqprop.simulators.virtual.faults import Fault, FaultPlan
-from aeqprop.simulators.virtual.misbehave import BOARD_KINDS, LINK_KINDS, Misbehaviour, MisbehavingBoard
 
 from .test_rig_end_to_end import train, write_protocols
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from aeqprop.drivers.base import Limits
 from aeqprop.drivers.keithley2400 import Keithley2400
 from aeqprop.drivers.keithley2450 import Keithley2450
 from aeqprop.drivers.keithley2600 import Keithley2600
 from aeqprop.drivers.keysight_b2900 import KeysightB2900
 from aeqprop.drivers.transcript import Transcript
+
 from aeqprop.system import LimitViolation
 
 LIMITS = Limits(max_voltage_v=5.0, max_current_a=1e-3, max_pulse_v=3.0, max_pulse_width_s=1e-3)
@@ -208,8 +208,7 @@ def test_no_limits_no_sourcing(driver) -> None:
 
 def test_configuration_error_stops_with_the_instrument_message() -> None:
     """An error left in the queue after configuration raises, quoting the instrument's own message."""
-    link = Transcript(CONFIGURE[Keithley2450][:-1] + [q(":SYST:ERR?", b'-222,"Parameter data out of range"\n'),
-                                                      q(":SYST:ERR?", SCPI_OK)])
+    link = Transcript([*CONFIGURE[Keithley2450][:-1], q(":SYST:ERR?", b'-222,"Parameter data out of range"\n'), q(":SYST:ERR?", SCPI_OK)])
     with pytest.raises(Exception, match="k2450: instrument errors after configuration: -222 Parameter data out of range"):
         Keithley2450(link, "k2450", LIMITS).configure_voltage_source(1e-4, range_v=2.0)
 

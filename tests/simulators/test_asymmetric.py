@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from aeqprop.simulators.asymmetric import AsymmetricConfig
+from aeqprop.simulators.smooth import oracle
 
 from aeqprop.estimators import estimate_gradient
 from aeqprop.fidelity import cosine_similarity, relative_error
 from aeqprop.homeostasis import JacobianHomeostasis
-from aeqprop.simulators.asymmetric import AsymmetricConfig
-from aeqprop.simulators.smooth import oracle
 from aeqprop.system import PhysicalSystem
 
 

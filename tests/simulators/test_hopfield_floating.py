@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from aeqprop.simulators.coupling import relax_interleaved
 from aeqprop.simulators.hopfield import FloatingHopfieldConfig
 from aeqprop.simulators.hopfield.floating import gram_is_cheaper

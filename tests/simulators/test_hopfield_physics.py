@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from aeqprop.simulators.hopfield import FloatingHopfieldConfig
 from aeqprop.simulators.hopfield.network import energy_gradients
+
 from aeqprop.system import CapabilityError, NotSettled
 
 

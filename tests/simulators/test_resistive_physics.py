@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
-from scipy.optimize import minimize
-
 from aeqprop.simulators.resistive import oracle
 from aeqprop.simulators.resistive.network import input_voltages, power
 from aeqprop.simulators.resistive.solver import Coefficients, block_coordinate_descent, diagonals, input_drive
+from scipy.optimize import minimize
+
 from aeqprop.system import NotSettled, RelaxReport
 
 from ..conftest import small_network
@@ -66,7 +68,7 @@ def test_equilibrium_agrees_with_lbfgsb(rng) -> None:
         return [p.reshape(1, -1) for p in np.split(z, np.cumsum(sizes)[:-1])]
 
     for b in range(x.shape[0]):
-        def fun(z):
+        def fun(z, b=b):
             return float(power(params, v_in[b : b + 1], unpack(z))[0])
 
         bounds = [(None if np.isinf(lo) else lo, None if np.isinf(hi) else hi)
@@ -130,5 +132,5 @@ def test_power_decreases_monotonically_over_sweeps(rng) -> None:
     for _ in range(10):
         block_coordinate_descent(params, coeffs, layers, lows, highs, 0.0, None, tol_v=np.inf, max_sweeps=1)
         values.append(float(power(params, v_in, layers).sum()))
-    assert all(b <= a + 1e-12 for a, b in zip(values, values[1:]))
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(values))
     assert values[-1] < values[0]

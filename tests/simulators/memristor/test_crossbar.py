@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from aeqprop.estimators import estimate_gradient
 from aeqprop.simulators.memristor import CrossbarConfig
 from aeqprop.simulators.resistive import ResistiveConfig
+
+from aeqprop.estimators import estimate_gradient
 from aeqprop.system import PulsedSystem
 
 NET = dict(inputs=5, hidden=[6], outputs=3, input_gain=2.0, bias_init=0.1)

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from aeqprop.simulators.memristor import DeviceArray, DeviceModel
 from aeqprop.simulators.memristor.devices import curve, inverse_curve
 

@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-
 from aeqprop.simulators.resistive import ResistiveConfig, ResistiveNetwork
 from aeqprop.simulators.spice import INSTALL_HINT, NgspiceNotFound, SpiceConfig, SpiceNetwork, find_ngspice
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from aeqprop.simulators.resistive import oracle
 from aeqprop.simulators.resistive.network import input_voltages
 from aeqprop.simulators.spice import SpiceNetwork

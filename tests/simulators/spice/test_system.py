@@ -8,7 +8,6 @@ import tempfile
 
 import numpy as np
 import pytest
-
 from aeqprop.simulators.resistive import oracle
 from aeqprop.simulators.resistive.network import local_gradients
 from aeqprop.simulators.spice import (
@@ -21,6 +20,7 @@ from aeqprop.simulators.spice import (
     run_netlist,
 )
 from aeqprop.simulators.spice import runner as runner_module
+
 from aeqprop.system import CapabilityError, NotSettled, PhysicalSystem
 
 from .conftest import REQUIRE_ENV, network_pair, ngspice_or_skip

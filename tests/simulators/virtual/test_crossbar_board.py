@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from aeqprop.simulators.virtual import CrossbarBoard, FaultPlan, PtyServer, TcpServer
 from aeqprop.simulators.virtual.servers import GARBLED
+
 from tests.conftest import ROOT, small_network
 
 
