@@ -133,7 +133,9 @@ class Limits(Section):
 
     max_voltage_v: float = Field(gt=0, description="Largest |voltage| any source may apply (V).")
     max_current_a: float = Field(gt=0, description="Largest current compliance any source may be given (A).")
-    max_pulse_v: float | None = Field(default=None, gt=0, description="Largest |pulse amplitude| (V); default max_voltage_v.")
+    max_pulse_v: float | None = Field(
+        default=None, gt=0, description="Largest |pulse amplitude| (V); default max_voltage_v."
+    )
     max_pulse_width_s: float = Field(default=1e-3, gt=0, description="Longest programming pulse (s).")
     min_pulse_width_s: float = Field(default=0.0, ge=0, description="Shortest programming pulse (s).")
 

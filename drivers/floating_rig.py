@@ -122,7 +122,8 @@ class FloatingRig:
             raise InstrumentFault(f"floating: board input gain is {info.input_gain_v!r} V but the protocol "
                                   f"says input_gain_v = {config.input_gain_v!r}")
         if "homeostatic" not in info.capabilities:
-            raise CapabilityError(f"floating: board lacks capability 'homeostatic' (offers {sorted(info.capabilities)})")
+            raise CapabilityError(f"floating: board lacks capability 'homeostatic' "
+                                  f"(offers {sorted(info.capabilities)})")
         if info.n_inputs != config.inputs or info.n_outputs != config.outputs:
             raise InstrumentFault(f"floating: board has {info.n_inputs} inputs / {info.n_outputs} outputs, the "
                                   f"protocol says {config.inputs} / {config.outputs}")

@@ -64,12 +64,16 @@ class RigConfig(SystemSettings):
                                       "in front of the next round trip: 3 round trips per centered-EP sample, not 4.")
     input_gain_v: float = Field(gt=0, description="Volts per unit of input level; must match the board's INP:GAIN?.")
     input_range: float = Field(default=1.0, gt=0, description="Largest |input| the data presents (digits: 1).")
-    input_channels: list[int] | None = Field(default=None, description="Board input channel of each input (default 0..inputs-1).")
+    input_channels: list[int] | None = Field(
+        default=None, description="Board input channel of each input (default 0..inputs-1)."
+    )
     output_channels: list[int] | None = Field(default=None, description="Board output channel of each output.")
     settle_time_s: Seconds = Field(default=0.0, description="Wait before the first settle-status read.")
     settle_timeout_s: Timeout = Field(default=10.0, description="NotSettled after this long.")
     settle_poll_s: Timeout = Field(default=1e-3, description="Interval between settle-status reads.")
-    verify_reads: int = Field(default=0, ge=0, le=2**16, description="Extra output reads that must agree before settled.")
+    verify_reads: int = Field(
+        default=0, ge=0, le=2**16, description="Extra output reads that must agree before settled."
+    )
     verify_tol_v: float = Field(default=1e-6, gt=0, description="Agreement required of those reads (V).")
     prefetch: bool = Field(
         default=True,

@@ -55,8 +55,12 @@ class MatrixWiring(Section):
 
     layer_slots: list[int] | None = Field(default=None, description="Slot of each layer (input lines, hidden..., "
                                           "outputs); node i is on column i+1. Default 1, 2, 3, ...")
-    meter_rows: tuple[str, str] = Field(default=("A", "B"), strict=False, description="Rows of the voltmeter's HI and LO.")
-    pulser_rows: tuple[str, str] = Field(default=("C", "D"), strict=False, description="Rows of the pulse SMU's HI and LO.")
+    meter_rows: tuple[str, str] = Field(
+        default=("A", "B"), strict=False, description="Rows of the voltmeter's HI and LO."
+    )
+    pulser_rows: tuple[str, str] = Field(
+        default=("C", "D"), strict=False, description="Rows of the pulse SMU's HI and LO."
+    )
     nudge_rows: list[str] = Field(default=["E", "F", "G", "H"], description="Row of nudge source k (output k).")
     common_column: int = Field(default=12, ge=1, le=12, description="Column wired to circuit common on every slot.")
 
@@ -89,7 +93,9 @@ class SmuRigConfig(SystemSettings):
     settle_time_s: Seconds = Field(default=0.0, description="Wait after changing inputs or nudge.")
     pulse_width_s: Timeout = Field(description="Width of every programming and read pulse (s), as the SMU times "
                                    "it: source delay + aperture of the reading taken during it.")
-    line_frequency_hz: float = Field(default=50.0, gt=0, le=1000, description="Mains frequency: apertures are NPLC / this.")
+    line_frequency_hz: float = Field(
+        default=50.0, gt=0, le=1000, description="Mains frequency: apertures are NPLC / this."
+    )
     device_rate_s_per_vs: float = Field(gt=0, description="Device model: conductance change per volt above "
                                         "threshold per second of pulse (S/(V s)).")
     device_threshold_v: float = Field(gt=0, description="Pulses at or below this |V| leave a device unchanged.")

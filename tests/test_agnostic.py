@@ -47,7 +47,9 @@ class ForeignFloatingNet:
     def read_outputs(self, reads=1): return self.s.copy()
     def read_params(self): return {k: v.copy() for k, v in self.theta.items()}
     def set_controls(self, u: Mapping[str, np.ndarray]): self.u = {k: np.array(v, float) for k, v in u.items()}
-    def snapshot(self): return {**{f"t.{k}": v.copy() for k, v in self.theta.items()}, **{f"u.{k}": v.copy() for k, v in self.u.items()}}
+    def snapshot(self):
+        return {**{f"t.{k}": v.copy() for k, v in self.theta.items()},
+                **{f"u.{k}": v.copy() for k, v in self.u.items()}}
     def restore(self, snap):
         self.theta = {k: snap[f"t.{k}"].copy() for k in self.theta}
         self.u = {k: snap[f"u.{k}"].copy() for k in self.u}

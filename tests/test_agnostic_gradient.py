@@ -49,7 +49,8 @@ def test_hopfield_drift_aligns_with_true_gradient(variant) -> None:
 
 
 def test_hopfield_step_matches_first_order_prediction() -> None:
-    """At a large ε (λ_min(I + ε∇²F) ≈ 0.4) the drift follows −εΔβ(I + ε∇²F)⁻¹∇L better than the plain gradient step −εΔβ∇L."""
+    """At a large ε (λ_min(I + ε∇²F) ≈ 0.4) the drift follows −εΔβ(I + ε∇²F)⁻¹∇L better than the plain
+    gradient step −εΔβ∇L."""
     eps_value, beta = 0.1, 2e-3
     net, eps = hopfield(eps_value)
     x, y = batch()

@@ -36,7 +36,8 @@ def test_tolerance_follows_the_noise_floor() -> None:
     """With noise 1e-4 an absolute tolerance of 1e-6 cannot be met (NotHeld); by default the homeostat raises
     it to the measured floor and holds, and the exact system keeps the absolute tolerance."""
     x, y = batch()
-    rule = AgnosticEP("centered", 0.1, Homeostat(tolerance=1e-6, max_iterations=30), eps={n: 0.01 for n in ("w1", "w2", "b1", "b2")})
+    rule = AgnosticEP("centered", 0.1, Homeostat(tolerance=1e-6, max_iterations=30),
+                      eps={n: 0.01 for n in ("w1", "w2", "b1", "b2")})
     rule.step(net(1e-4), x, y)
     tol = rule.homeostat.tolerances()
     assert all(1e-4 * 2 < t < 1e-4 * 8 for t in tol.values())
@@ -56,7 +57,8 @@ def test_drift_stays_unbiased_under_read_noise() -> None:
 
     def drift(noise: float, seed: int) -> np.ndarray:
         system = net(noise, seed)
-        rule = AgnosticEP("centered", 1e-2, Homeostat(tolerance=1e-13, max_iterations=300), eps={n: 1e-2 for n in ("w1", "w2", "b1", "b2")})
+        rule = AgnosticEP("centered", 1e-2, Homeostat(tolerance=1e-13, max_iterations=300),
+                          eps={n: 1e-2 for n in ("w1", "w2", "b1", "b2")})
         rule.predict(system, x)
         return np.concatenate([v.ravel() for v in rule.step(system, x, y).values()])
 

@@ -46,7 +46,8 @@ def test_invalid_protocol_writes_nothing(tmp_path, capsys) -> None:
 
 
 def test_set_overrides_are_validated(tiny_protocol, capsys) -> None:
-    assert main(["validate", str(tiny_protocol), "--set", "run.epochs=5", "--set", "algorithm.estimator=one-sided"]) == 0
+    assert main(["validate", str(tiny_protocol), "--set", "run.epochs=5",
+                 "--set", "algorithm.estimator=one-sided"]) == 0
     assert "5 epochs" in capsys.readouterr().out
     assert main(["validate", str(tiny_protocol), "--set", "algorithm.beta=0"]) == 2
     assert "beta must be nonzero" in capsys.readouterr().err
@@ -163,7 +164,8 @@ def test_killed_run_resumes_to_identical_parameters(tmp_path, tiny_protocol, aeq
 
 def test_progress_bar_only_on_a_terminal(tmp_path, tiny_protocol, aeqprop_cmd) -> None:
     """Piped output carries epoch lines but no progress-bar redraws."""
-    res = subprocess.run([*aeqprop_cmd, "run", str(tiny_protocol), "--out", str(tmp_path / "r"), "--set", "run.epochs=1"],
+    res = subprocess.run([*aeqprop_cmd, "run", str(tiny_protocol), "--out", str(tmp_path / "r"),
+                          "--set", "run.epochs=1"],
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "epoch 1/1" in res.stdout

@@ -10,7 +10,9 @@ PAGE = Path(__file__).resolve().parents[1] / "docs" / "protocol-reference.md"
 
 
 def test_protocol_reference_is_current() -> None:
-    assert PAGE.is_file(), "docs/protocol-reference.md is missing: python -m aeqprop.reference > docs/protocol-reference.md"
+    assert PAGE.is_file(), (
+        "docs/protocol-reference.md is missing: python -m aeqprop.reference > docs/protocol-reference.md"
+    )
     assert PAGE.read_text() == protocol_reference(), (
         "docs/protocol-reference.md is stale: run python -m aeqprop.reference > docs/protocol-reference.md"
     )

@@ -160,7 +160,9 @@ def test_sweep_points_log_too(tmp_path, tiny_protocol, capsys) -> None:
         np.testing.assert_allclose(values, [r["test_accuracy"] for r in records], rtol=1e-6)
 
 
-def test_unreachable_tracking_server_is_one_line_and_leaves_nothing(tmp_path, tiny_protocol, capsys, monkeypatch) -> None:
+def test_unreachable_tracking_server_is_one_line_and_leaves_nothing(
+    tmp_path, tiny_protocol, capsys, monkeypatch
+) -> None:
     """A tracking URI nobody answers (a closed port on this machine): exit 2 before training, no run directory."""
     import socket
 

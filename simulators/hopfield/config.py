@@ -29,13 +29,17 @@ class FloatingHopfieldConfig(SystemSettings):
         description="Coupling eps of every group until a controller sets its own (aeqprop sets algorithm.eps).",
     )
     tol: float = Field(default=1e-7, gt=0, description="Units settled when none moves more than this in a sweep.")
-    tol_param: float = Field(default=1e-9, gt=0, description="Parameters settled when none moves more than this in a round.")
+    tol_param: float = Field(
+        default=1e-9, gt=0, description="Parameters settled when none moves more than this in a round."
+    )
     max_sweeps: int = Field(
         default=10_000, gt=0,
         description="Sweeps per relaxation (each followed by the parameters' update) before NotSettled.",
     )
     dtype: Literal["float64", "float32"] = "float64"
-    read_noise: float = Field(default=0.0, ge=0, description="σ of one parameter read-back (parameter units); 0 = exact.")
+    read_noise: float = Field(
+        default=0.0, ge=0, description="σ of one parameter read-back (parameter units); 0 = exact."
+    )
     noise_seed: int = Field(default=0, description="Seed of the read-back noise.")
 
     @field_validator("hidden")

@@ -37,7 +37,9 @@ from .network import energy_gradients
 from .solver import sweep
 
 
-def _update_params(params: dict[str, np.ndarray], coupling: ControlCoupling, x: np.ndarray, layers: list[np.ndarray]) -> float:
+def _update_params(
+    params: dict[str, np.ndarray], coupling: ControlCoupling, x: np.ndarray, layers: list[np.ndarray]
+) -> float:
     """θ ← θ*(s) in place, exactly as the interleaved solver does; returns the largest change."""
     change = 0.0
     for name, grad in energy_gradients(x, layers).items():

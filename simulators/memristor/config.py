@@ -23,8 +23,12 @@ class DeviceConfig(Section):
     g_min: float = Field(default=0.0, ge=0, description="Low end of the nominal conductance window (S).")
     g_max: float = Field(default=0.4, gt=0, description="High end of the nominal conductance window (S).")
     levels: int = Field(default=64, ge=1, description="Pulses from g_min to g_max (distinguishable levels).")
-    a_pot: float = Field(default=math.inf, gt=0, allow_inf_nan=True, description="Potentiation nonlinearity A (inf = linear).")
-    a_dep: float = Field(default=math.inf, gt=0, allow_inf_nan=True, description="Depression nonlinearity A (inf = linear).")
+    a_pot: float = Field(
+        default=math.inf, gt=0, allow_inf_nan=True, description="Potentiation nonlinearity A (inf = linear)."
+    )
+    a_dep: float = Field(
+        default=math.inf, gt=0, allow_inf_nan=True, description="Depression nonlinearity A (inf = linear)."
+    )
     c2c: float = Field(default=0.0, ge=0, description="Cycle-to-cycle noise per pulse, fraction of the window.")
     d2d: float = Field(default=0.0, ge=0, description="Device-to-device relative spread of every parameter.")
     read_noise: float = Field(default=0.0, ge=0, description="Relative noise of one conductance read.")
@@ -57,16 +61,22 @@ class CrossbarConfig(SystemSettings):
     hidden: list[Units] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
     outputs: Units = Field(description="Linear output nodes (one per class).")
     input_gain: float = Field(default=4.0, gt=0, description="Volts per unit of input.")
-    init_gain: float = Field(default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0.")
+    init_gain: float = Field(
+        default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0."
+    )
     bias_init: float = Field(default=0.0, ge=0, description="Bias currents drawn from U(-bias_init, bias_init) A.")
-    read_noise_v: float = Field(default=0.0, ge=0, description="Noise of one node-voltage read (V, standard deviation).")
+    read_noise_v: float = Field(
+        default=0.0, ge=0, description="Noise of one node-voltage read (V, standard deviation)."
+    )
     device: DeviceConfig = Field(default_factory=DeviceConfig, description="The memristive devices.")
     device_file: str | None = Field(
         default=None,
         description="A measured device file (aeqprop characterise): the crossbar becomes that chip's twin, every "
         "device as measured (stuck ones included); replaces [system.device].",
     )
-    tol_v: float = Field(default=1e-5, gt=0, description="Settled when no node moves more than this many volts in a sweep.")
+    tol_v: float = Field(
+        default=1e-5, gt=0, description="Settled when no node moves more than this many volts in a sweep."
+    )
     tau_s: float = Field(default=1e-6, gt=0, description="RC time constant of the nodes (s), for time and energy.")
     settle_taus: float = Field(default=5.0, gt=0, description="Time constants one relaxation takes to settle.")
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps before NotSettled is raised.")

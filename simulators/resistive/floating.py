@@ -104,7 +104,9 @@ class FloatingResistiveConfig(SystemSettings):
     hidden: list[Units] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
     outputs: Units = Field(description="Linear output nodes (one per class).")
     input_gain: float = Field(default=4.0, gt=0, description="Volts per unit of input.")
-    init_gain: float = Field(default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0.")
+    init_gain: float = Field(
+        default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0."
+    )
     bias_init: float = Field(default=0.0, ge=0, description="Bias currents drawn from U(-bias_init, bias_init) A.")
     init_abs: bool = Field(
         default=False,
@@ -112,17 +114,25 @@ class FloatingResistiveConfig(SystemSettings):
         "conductance that starts on its stop at 0 is held there and never drifts off it.",
     )
     g_min: float = Field(default=0.0, ge=0, description="Lower end of the conductance window (S).")
-    g_max: float | None = Field(default=None, gt=0, description="Upper end of the conductance window (S); none = unbounded.")
+    g_max: float | None = Field(
+        default=None, gt=0, description="Upper end of the conductance window (S); none = unbounded."
+    )
     coupling_eps: float = Field(
         default=0.01, gt=0,
         description="Coupling eps of every group until a controller sets its own (aeqprop sets algorithm.eps).",
     )
-    tol_v: float = Field(default=1e-7, gt=0, description="Voltages settled when no node moves more than this in a sweep.")
-    tol_param: float = Field(default=1e-9, gt=0, description="Parameters settled when none moves more than this in a round.")
+    tol_v: float = Field(
+        default=1e-7, gt=0, description="Voltages settled when no node moves more than this in a sweep."
+    )
+    tol_param: float = Field(
+        default=1e-9, gt=0, description="Parameters settled when none moves more than this in a round."
+    )
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps per voltage relaxation before NotSettled.")
     max_rounds: int = Field(default=200, gt=0, description="Voltage/parameter rounds per relaxation before NotSettled.")
     dtype: Literal["float64", "float32"] = "float64"
-    read_noise: float = Field(default=0.0, ge=0, description="σ of one parameter read-back (parameter units); 0 = exact.")
+    read_noise: float = Field(
+        default=0.0, ge=0, description="σ of one parameter read-back (parameter units); 0 = exact."
+    )
     noise_seed: int = Field(default=0, description="Seed of the read-back noise.")
 
     @field_validator("hidden")

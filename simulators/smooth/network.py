@@ -115,7 +115,9 @@ def relax_fixed_point(
         first = residual if first is None else first
         if not np.isfinite(residual) or residual > 1e6 * max(first, tol):
             raise NotSettled(f"fixed-point relaxation diverges (change {residual:.3g} after {sweep} sweeps)")
-    raise NotSettled(f"fixed-point relaxation did not settle in {max_sweeps} sweeps (last change {residual:.3g} > {tol:.3g})")
+    raise NotSettled(
+        f"fixed-point relaxation did not settle in {max_sweeps} sweeps (last change {residual:.3g} > {tol:.3g})"
+    )
 
 
 def local_products(

@@ -29,10 +29,14 @@ class SpiceConfig(SystemSettings):
     hidden: list[Units] = Field(default=[32], description="Hidden layer sizes, each even (half V>=0, half V<=0).")
     outputs: Units = Field(description="Linear output nodes (one per class).")
     input_gain: float = Field(default=4.0, gt=0, description="Volts per unit of input.")
-    init_gain: float = Field(default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0.")
+    init_gain: float = Field(
+        default=1.0, gt=0, description="Conductance init scale: U(-s, s)/sqrt(fan_in), clipped at 0."
+    )
     bias_init: float = Field(default=0.0, ge=0, description="Bias currents drawn from U(-bias_init, bias_init) A.")
     g_min: float = Field(default=0.0, ge=0, description="Lower end of the conductance window (S).")
-    g_max: float | None = Field(default=None, gt=0, description="Upper end of the conductance window (S); none = unbounded.")
+    g_max: float | None = Field(
+        default=None, gt=0, description="Upper end of the conductance window (S); none = unbounded."
+    )
     diode: Literal["behavioural", "junction"] = Field(
         default="behavioural",
         description="behavioural: I = g_on*max(V, 0), near-ideal; junction: SPICE level-1 diode (default 1N4148).",

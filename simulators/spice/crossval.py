@@ -69,7 +69,8 @@ def assert_agree(
     worst = worst_mismatch(expected, actual)
     if not worst.difference_v <= tol_v:
         raise CrossValidationError(
-            f"{actual_name} and {expected_name} disagree beyond {tol_v:.3g} V at {worst.describe(expected_name, actual_name)}"
+            f"{actual_name} and {expected_name} disagree beyond {tol_v:.3g} V "
+            f"at {worst.describe(expected_name, actual_name)}"
         )
     return worst
 

@@ -71,7 +71,8 @@ def write_protocols(folder: Path, resource: str = "", transport: str = "visa", p
     sim.write_text(sim_text)
     _, tail = sim_text.split("[algorithm]")
     rig = folder / "rig.toml"
-    rig.write_text("version = 1\n" + RIG.format(resource=resource, transport=transport, pulse=pulse, data_format=data_format)
+    rig.write_text("version = 1\n"
+                   + RIG.format(resource=resource, transport=transport, pulse=pulse, data_format=data_format)
                    + "[algorithm]" + tail)
     return sim, rig
 

@@ -208,8 +208,10 @@ def test_no_limits_no_sourcing(driver) -> None:
 
 def test_configuration_error_stops_with_the_instrument_message() -> None:
     """An error left in the queue after configuration raises, quoting the instrument's own message."""
-    link = Transcript([*CONFIGURE[Keithley2450][:-1], q(":SYST:ERR?", b'-222,"Parameter data out of range"\n'), q(":SYST:ERR?", SCPI_OK)])
-    with pytest.raises(Exception, match="k2450: instrument errors after configuration: -222 Parameter data out of range"):
+    link = Transcript([*CONFIGURE[Keithley2450][:-1], q(":SYST:ERR?", b'-222,"Parameter data out of range"\n'),
+                       q(":SYST:ERR?", SCPI_OK)])
+    with pytest.raises(Exception,
+                       match="k2450: instrument errors after configuration: -222 Parameter data out of range"):
         Keithley2450(link, "k2450", LIMITS).configure_voltage_source(1e-4, range_v=2.0)
 
 

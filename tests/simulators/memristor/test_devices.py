@@ -41,7 +41,8 @@ def test_ideal_device_takes_exactly_the_requested_increment() -> None:
 
 @pytest.mark.parametrize("a", [1.0, 3.0])
 def test_nonlinear_steps_shrink_along_each_direction_and_levels_span_the_window(a: float) -> None:
-    """SET steps shrink from g_min by e^(1/A) across the window, RESET steps likewise from g_max; `levels` pulses cross it."""
+    """SET steps shrink from g_min by e^(1/A) across the window, RESET steps likewise from g_max;
+    `levels` pulses cross it."""
     devices, rng = array(g_min=0.1, g_max=1.1, levels=32, a_pot=a, a_dep=a)
     devices.initialise(np.full(SHAPE, 0.1))
     trace = [devices.g[0, 0]]

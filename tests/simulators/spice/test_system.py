@@ -155,7 +155,8 @@ def test_tiny_emission_coefficient_is_caught_not_returned(ngspice, rng) -> None:
     trapped = SpiceNetwork(spice.topology, spice.read_params(), diode=JunctionDiode(1e-14, 1e-7, 0.0), options=loose)
     trapped.clamp(np.random.default_rng(1).random((5, 8)))
     trapped.nudge(0.0)
-    with pytest.raises(NotSettled, match=r"not the circuit's operating point at node n\d_\d+ \(layer \d, index \d+, sample \d\)"):
+    with pytest.raises(NotSettled,
+                       match=r"not the circuit's operating point at node n\d_\d+ \(layer \d, index \d+, sample \d\)"):
         trapped.relax()
 
 
