@@ -17,11 +17,10 @@ import argparse
 import time
 
 import numpy as np
-
 from _common import RESULTS, machine, write_json
+from aeqprop.simulators.hopfield import FloatingHopfieldConfig, oracle
+
 from aeqprop.agnostic import VARIANTS, AgnosticEP, Homeostat, NotHeld, StabilityGuard, nudges
-from aeqprop.simulators.hopfield import FloatingHopfieldConfig
-from aeqprop.simulators.hopfield import oracle
 from aeqprop.system import NotSettled
 
 BETAS = (1e-3, 1e-2, 0.1, 0.3, 0.9)

@@ -19,11 +19,10 @@ import argparse
 import time
 
 import numpy as np
-
 from _common import machine, write_json
+from aeqprop.simulators.hopfield import FloatingHopfieldConfig, oracle
+
 from aeqprop.agnostic import AgnosticEP, Homeostat, StabilityGuard
-from aeqprop.simulators.hopfield import FloatingHopfieldConfig
-from aeqprop.simulators.hopfield import oracle
 
 
 def network(noise: float = 0.0, seed: int = 0):
@@ -38,7 +37,8 @@ def cos(a: np.ndarray, b: np.ndarray) -> float:
 
 def noise_rows(x, y, grad, beta: float, eps: float, repeats: int, reads: int) -> list[dict]:
     net = network()
-    rule = AgnosticEP("centered", beta, Homeostat(tolerance=1e-13, max_iterations=300), eps={n: eps for n in net.spec.params})
+    homeostat = Homeostat(tolerance=1e-13, max_iterations=300)
+    rule = AgnosticEP("centered", beta, homeostat, eps={n: eps for n in net.spec.params})
     rule.predict(net, x)  # first contact: the homeostat learns its gains (they persist in a running system)
     clean = oracle.flatten(rule.step(net, x, y))
     rms = float(np.sqrt(np.mean(clean**2)))

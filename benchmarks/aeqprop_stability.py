@@ -15,13 +15,13 @@ import argparse
 import time
 
 import numpy as np
-
 from _common import default_data_root, machine, write_json
+from aeqprop.simulators.hopfield.network import energy_gradients
+from aeqprop.simulators.hopfield.oracle import equilibrium
+
 from aeqprop.agnostic import group_eps
 from aeqprop.data import load_dataset
 from aeqprop.protocol import build, load_protocol, to_dict
-from aeqprop.simulators.hopfield.network import energy_gradients
-from aeqprop.simulators.hopfield.oracle import equilibrium
 
 
 def main() -> None:

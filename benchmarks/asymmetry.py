@@ -14,20 +14,22 @@ import argparse
 import time
 
 import numpy as np
-
 from _common import machine, write_json
+from aeqprop.simulators.smooth import oracle
+
 from aeqprop.data import load_digits, one_hot
 from aeqprop.estimators import estimate_gradient
 from aeqprop.fidelity import cosine_similarity
 from aeqprop.protocol import build, validate_raw
-from aeqprop.simulators.smooth import oracle
 from aeqprop.trainer import Trainer, TrainSettings
+
 
 def protocol(asymmetry: float, homeostasis: float, epochs: int, train_limit: int, hidden: list[int]) -> dict:
     """Centered generalized EP; homeostasis (if λ > 0) trims every backward coupling v2..vL."""
     algorithm = {"kind": "ep", "estimator": "centered", "beta": 0.2}
     if homeostasis > 0:
-        algorithm.update({"homeostasis": homeostasis, "homeostasis_params": [f"v{k}" for k in range(2, len(hidden) + 2)],
+        groups = [f"v{k}" for k in range(2, len(hidden) + 2)]
+        algorithm.update({"homeostasis": homeostasis, "homeostasis_params": groups,
                           "homeostasis_probes": 8, "homeostasis_kicks": 64})
     return {
         "version": 1,

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, write_json  # noqa: E402
+from _common import ROOT, machine, write_json
 
-from aeqprop.characterise import Characteriser, Settings  # noqa: E402
-from aeqprop.characterise_fit import fit  # noqa: E402
-from aeqprop.cli import main as cli  # noqa: E402
-from aeqprop.protocol import build, load_protocol  # noqa: E402
+from aeqprop.characterise import Characteriser, Settings
+from aeqprop.characterise_fit import fit
+from aeqprop.cli import main as cli
+from aeqprop.protocol import build, load_protocol
 
 CHIP = ROOT / "protocols" / "chip.toml"
 TWIN = ROOT / "protocols" / "chip-twin.toml"

@@ -13,14 +13,14 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from _common import RESULTS, machine, write_json
-from aeqprop.estimators import estimate_gradient
-from aeqprop.fidelity import bias_orders, relative_error, sweep
 from aeqprop.simulators.resistive import ResistiveConfig
 from aeqprop.simulators.resistive import oracle as resistive_oracle
 from aeqprop.simulators.smooth import SmoothConfig
 from aeqprop.simulators.smooth import oracle as smooth_oracle
+
+from aeqprop.estimators import estimate_gradient
+from aeqprop.fidelity import bias_orders, relative_error, sweep
 
 ESTIMATORS = ["one-sided", "centered", "stencil", "cauchy-4", "cauchy-6", "cauchy-8"]
 BETAS = [0.2, 0.1, 0.05, 0.025, 0.0125]

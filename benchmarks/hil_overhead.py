@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 
 from _common import machine, write_json
-
-from aeqprop.data import load_dataset
 from aeqprop.drivers.crossbar import CrossbarFrontEnd
 from aeqprop.drivers.rig import CrossbarRig
 from aeqprop.drivers.transcript import Transcript
-from aeqprop.protocol import build, load_protocol, validate_raw, virtual_instrument
 from aeqprop.simulators.virtual import Reply, TcpServer
+
+from aeqprop.data import load_dataset
+from aeqprop.protocol import build, load_protocol, validate_raw, virtual_instrument
 from aeqprop.trainer import Trainer, TrainSettings
 
 SIM = """

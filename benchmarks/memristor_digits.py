@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, write_json  # noqa: E402
+from _common import ROOT, machine, write_json
 
-from aeqprop.protocol import read_raw  # noqa: E402
-from aeqprop.sweep import run_sweep  # noqa: E402
+from aeqprop.protocol import read_raw
+from aeqprop.sweep import run_sweep
 
 PRESET = ROOT / "protocols" / "digits-memristor.toml"
 SEEDS = "0,1,2"
@@ -76,7 +76,8 @@ def main() -> int:
             return float(np.mean(vals)) if vals else None
 
         table[label] = {
-            "test_accuracy_mean": float(acc.mean()), "test_accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else None,
+            "test_accuracy_mean": float(acc.mean()),
+            "test_accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else None,
             "seeds": len(acc), "reads_last_epoch": mean("reads"), "pulses_per_step_last_epoch": mean("pulses_per_step"),
             "verify_rounds_per_step_last_epoch": mean("verify_rounds_per_step"),
         }
@@ -87,7 +88,8 @@ def main() -> int:
         "note": "final-epoch digits test accuracy (360 held-out samples); timings on a shared 2-core machine",
     }
     write_json("memristor_digits.json", payload)
-    print(f"{'configuration':32s} {'test acc (mean ± sd)':>22s} {'reads':>6s} {'pulses/step':>12s} {'verify rounds':>14s}")
+    print(f"{'configuration':32s} {'test acc (mean ± sd)':>22s} {'reads':>6s} {'pulses/step':>12s} "
+          f"{'verify rounds':>14s}")
     for label, t in table.items():
         sd = f"{100 * t['test_accuracy_std']:.1f}" if t["test_accuracy_std"] is not None else "-"
         pulses = f"{t['pulses_per_step_last_epoch']:.0f}" if t["pulses_per_step_last_epoch"] is not None else "-"

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import default_data_root, machine, peak_rss_mb, write_json
+
 from aeqprop.data import load_dataset, one_hot
 from aeqprop.protocol import build, load_protocol, to_dict
 from aeqprop.rundir import RunDirectory
@@ -60,7 +60,8 @@ def main() -> None:
             arrays, state = store.load_checkpoint()
             parts.system.restore(arrays)
             parts.rule.load_state_dict(state["rule"])
-            per_batch, holds, relaxations, trace = state["per_batch"], state["holds"], state["relaxations"], state["trace"]
+            per_batch, holds = state["per_batch"], state["holds"]
+            relaxations, trace = state["relaxations"], state["trace"]
             first = state["next"]
             print(f"resumed at batch {first // batch} from {args.checkpoint}", flush=True)
     start = time.perf_counter()
@@ -107,7 +108,8 @@ def main() -> None:
         "batches_done": len(per_batch), "seconds_per_batch": s_per_batch,
         "homeostasis_iterations_per_batch": float(np.mean(holds)) if holds else None,
         "relaxations_per_batch": float(np.mean(relaxations)) if relaxations else None,
-        "eps_trace": trace, "epoch_metrics": parts.rule.epoch_metrics() if hasattr(parts.rule, "epoch_metrics") else None,
+        "eps_trace": trace,
+        "epoch_metrics": parts.rule.epoch_metrics() if hasattr(parts.rule, "epoch_metrics") else None,
         "train_s": train_s, "eval_s": eval_s,
         "seconds_per_full_epoch_extrapolated": None if s_per_batch is None else s_per_batch * FULL_TRAIN / batch,
         "extrapolated": n_train < FULL_TRAIN,
@@ -118,7 +120,8 @@ def main() -> None:
         "note": "shared 2-core machine under load from other jobs: timings are noisy upper bounds",
     }
     print(write_json(f"{args.name}.json", payload))
-    print({k: payload[k] for k in ("seconds_per_batch", "seconds_per_full_epoch_extrapolated", "test_accuracy_after_one_pass", "error")})
+    shown = ("seconds_per_batch", "seconds_per_full_epoch_extrapolated", "test_accuracy_after_one_pass", "error")
+    print({k: payload[k] for k in shown})
 
 
 if __name__ == "__main__":

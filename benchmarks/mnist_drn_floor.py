@@ -20,6 +20,7 @@ benchmarks/results/<output>.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -48,7 +49,7 @@ def kernel_times(sizes: list[int], batch: int, eval_batch: int, dtype: np.dtype)
     """Seconds per call of each kernel at its shape, and its FLOP count."""
     rng = np.random.default_rng(0)
     out: dict[str, Any] = {}
-    weights = [rng.random((a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    weights = [rng.random((a, b)).astype(dtype) for a, b in itertools.pairwise(sizes)]
     x = rng.random((batch, sizes[0])).astype(dtype)
     xe = rng.random((eval_batch, sizes[0])).astype(dtype)
     out["drive"] = {"s": best_time(lambda: x @ weights[0]), "flops": 2 * batch * sizes[0] * sizes[1]}

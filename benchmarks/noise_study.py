@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, ROOT, machine, write_json  # noqa: E402
+import itertools
 
-from aeqprop.sweep import run_sweep  # noqa: E402
+from _common import RESULTS, ROOT, machine, write_json
+
+from aeqprop.sweep import run_sweep
 
 PROTOCOL = {
     "version": 1,
@@ -46,7 +48,7 @@ def critical_sigma(sigmas: list[float], acc: list[float], clean: float) -> float
     """First sigma (log-interpolated) where accuracy drops below halfway between ``clean`` and chance."""
     level = 0.5 * (clean + CHANCE)
     pairs = [(s, a) for s, a in zip(sigmas, acc) if s > 0]
-    for (s0, a0), (s1, a1) in zip(pairs, pairs[1:]):
+    for (s0, a0), (s1, a1) in itertools.pairwise(pairs):
         if a0 >= level > a1:
             t = (a0 - level) / (a0 - a1)
             return float(math.exp(math.log(s0) + t * (math.log(s1) - math.log(s0))))
@@ -114,7 +116,7 @@ def plot(curves: dict[int, list[float]], crit: dict[int, float | None], clean: f
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
     floor = SIGMAS[1] / 2  # the noiseless point, drawn at the left edge of the log axis
-    xs = [floor] + SIGMAS[1:]
+    xs = [floor, *SIGMAS[1:]]
     for n in READS:
         line = ax.plot(xs, [100 * a for a in curves[n]], "o-", label=f"N = {n} reads")[0]
         if crit[n]:

@@ -40,12 +40,12 @@ from collections.abc import Callable
 
 import numpy as np
 from _common import RESULTS, machine, write_json
-
-from aeqprop.estimators import estimate_gradient
-from aeqprop.optim import SGD
 from aeqprop.simulators.resistive import ResistiveConfig, oracle
 from aeqprop.simulators.spice import SpiceConfig, find_ngspice
 from aeqprop.simulators.spice.crossval import diode_offset_bound, worst_mismatch
+
+from aeqprop.estimators import estimate_gradient
+from aeqprop.optim import SGD
 
 DEFAULT_SIZES = "4x4x2,16x16x4,64x64x10,196x50x10,784x100x10"
 BETA = 0.1
@@ -146,7 +146,8 @@ def main() -> int:
         x_all = rng.random((max(256, args.sweep), n_in))
         y_all = np.eye(n_out)[rng.integers(0, n_out, x_all.shape[0])]
         nodes = 2 * n_in + n_hidden + n_out
-        row = {"size": f"{2 * n_in}-{n_hidden}-{n_out}", "nodes": nodes, "conductances": 2 * n_in * n_hidden + n_hidden * n_out}
+        row = {"size": f"{2 * n_in}-{n_hidden}-{n_out}", "nodes": nodes,
+               "conductances": 2 * n_in * n_hidden + n_hidden * n_out}
         row["agreement"] = _agreement(settings, x_all[:8])
         row["ngspice"] = _ngspice(settings, x_all, y_all, args.sweep)
         row["aeqprop"] = [_ours(settings, x_all, y_all, batch, args.repeats) for batch in (1, 64)]
@@ -178,7 +179,8 @@ def main() -> int:
             "note": "headline ratios are CPU time (insensitive to other load); *_wall are wall-clock",
         },
         "settings": {"sweep": args.sweep, "repeats": args.repeats, "beta": BETA, "input_gain": 4.0,
-                     "diode": "behavioural, g_on = 1e12 S", "aeqprop_tol_v": ResistiveConfig.model_fields["tol_v"].default},
+                     "diode": "behavioural, g_on = 1e12 S",
+                     "aeqprop_tol_v": ResistiveConfig.model_fields["tol_v"].default},
         "sizes": rows,
     }
     path = write_json(args.output, result)
