@@ -1,4 +1,4 @@
-"""Agnostic equilibrium propagation (Aeqprop; Scellier, Mishra, Bengio, Ollivier 2022; SCIENCE.md §2).
+"""Agnostic equilibrium propagation (Aeqprop; Scellier, Mishra, Bengio, Ollivier 2022; docs/science.md §2).
 
 The controller computes no update at all. The parameters θ are physical degrees of freedom that relax with the
 state, held by control knobs u. Per batch:

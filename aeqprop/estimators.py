@@ -1,6 +1,6 @@
 """Equilibrium-propagation gradient estimators, written against the contract only.
 
-Notation of SCIENCE.md: g(β) = ∂E/∂θ measured at the equilibrium under nudge β; the true gradient is g'(0).
+Notation of docs/science.md §1: g(β) = ∂E/∂θ measured at the equilibrium under nudge β; the true gradient is g'(0).
 
 =============  ==========================================  ======================  ========
 estimator      estimate of dL/dθ                           nudges (after free)     bias

@@ -14,7 +14,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def default_data_root() -> str:
-    """$AEQPROP_DATA, else ../shared/datasets next to the checkout (the offline copies)."""
+    """$AEQPROP_DATA, else the offline data-set folder beside the checkout."""
     return os.environ.get("AEQPROP_DATA") or str(ROOT.parent / "shared" / "datasets")
 
 

@@ -6,7 +6,7 @@ necessary condition; cross-group coupling only tightens it). λ_max of each grou
 by power iteration with Hessian-vector products from finite differences of ∂E/∂θ at the free equilibrium
 (oracle use: a benchmark, never the rule), on one batch at the network's initial parameters.
 
-    AEQPROP_DATA=../shared/datasets python benchmarks/aeqprop_stability.py --protocol protocols/mnist-aeqprop.toml
+    AEQPROP_DATA=/path/to/datasets python benchmarks/aeqprop_stability.py --protocol protocols/mnist-aeqprop.toml
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Seconds per full epoch are extrapolated from the measured seconds per batch when ``--train-limit`` is used,
 and labelled so in the JSON. Failures of the physics (a coupling too strong to hold) are recorded, not hidden.
 
-    AEQPROP_DATA=../shared/datasets python benchmarks/mnist_aeqprop.py --protocol protocols/mnist-aeqprop.toml \
+    AEQPROP_DATA=/path/to/datasets python benchmarks/mnist_aeqprop.py --protocol protocols/mnist-aeqprop.toml \
         --train-limit 640 --test-limit 1000
 
 With ``--checkpoint DIR`` the epoch is checkpointed every ``--every`` batches and a rerun with the same

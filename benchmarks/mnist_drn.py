@@ -7,7 +7,7 @@ trained each epoch. The JSON is rewritten after every epoch, so a run cut short 
 With ``--run-dir`` the run goes through a run directory (resolved protocol, metrics.jsonl, a checkpoint after
 every epoch) and ``--resume`` continues it in a later sitting; the JSON then covers every sitting.
 
-    AEQPROP_DATA=../shared/datasets python benchmarks/mnist_drn.py [--protocol P] [--epochs N] [--set key=value]
+    AEQPROP_DATA=/path/to/datasets python benchmarks/mnist_drn.py [--protocol P] [--epochs N] [--set key=value]
     OPENBLAS_NUM_THREADS=1 python benchmarks/mnist_drn.py --protocol protocols/mnist-drn1h.toml \\
         --run-dir /work/runs/drn1h --output mnist_drn1h.json            # first sitting
     ... same command with --resume                                      # every later sitting

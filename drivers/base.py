@@ -1,6 +1,6 @@
 """The driver base: logged lines, typed faults, a bounded error-queue drain, one number format, safe limits.
 
-Rules every driver inherits (STYLE.md, drivers/):
+Rules every driver inherits:
 
 * every line sent or received is logged (logger ``aeqprop.drivers``, DEBUG, with the instrument's name);
 * a transport failure or an unparseable reply raises :class:`~aeqprop.system.InstrumentFault` naming the

@@ -1,6 +1,6 @@
 """Floating parameters held by control knobs: the coupling U(u, θ) = ‖u − θ‖² / (2ε) and joint relaxation.
 
-Shared physics of every substrate whose parameters relax together with its state (SCIENCE.md §2). The
+Shared physics of every substrate whose parameters relax together with its state (docs/science.md §2). The
 energies here are linear in θ, so with the state s fixed the parameters' exact minimiser is
 θ* = clip(u − ε ∂E/∂θ(s), bounds) (∂E/∂θ averaged over the batch, as the batch's energy is). Alternating a
 state relaxation and that exact parameter update is block coordinate descent on the joint energy: each block

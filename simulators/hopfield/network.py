@@ -1,4 +1,4 @@
-"""Topology, parameters and energy of a layered Hopfield network with hard-sigmoid units (SCIENCE.md §2).
+"""Topology, parameters and energy of a layered Hopfield network with hard-sigmoid units (docs/science.md §2).
 
 Layer 0 holds the clamped input x; layers 1..L hold units bounded in [0, 1] (the hard sigmoid). Weights
 ``w{k}`` (shape ``(n_{k-1}, n_k)``) join consecutive layers and biases ``b{k}`` act on layer k. Per sample,

@@ -7,7 +7,7 @@ current sources ``b{k}`` inject into every node of layer k >= 1. The steady stat
 
     P(V) = 1/2 sum_k sum_ij g{k}_ij (V_{k-1,i} - V_{k,j})^2 - sum_k b{k} . V_k
 
-under the diode bounds (a convex quadratic program, SCIENCE.md section 3). The output nudge adds
+under the diode bounds (a convex quadratic program, docs/science.md §3). The output nudge adds
 ``beta/2 * ||V_L - y||^2`` (a conductance beta to a source at the target).
 """
 
