@@ -36,7 +36,7 @@ from .system import (
     SystemSpec,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # The public Python API (docs/python-api.md); imported after __version__, which run summaries record.
 from .api import Experiment, RunFailed, make_data, make_rule, make_system, run_protocol, train
