@@ -95,7 +95,7 @@ MNIST_MD5 = {
 }
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="the MNIST IDX files are not present beside the checkout")
+@pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="no MNIST IDX files beside the checkout")
 def test_shared_mnist_files_load_and_match_published_checksums() -> None:
     """The offline MNIST copy is the real one: checksums of the uncompressed files, then shapes."""
     for stem, md5 in MNIST_MD5.items():
