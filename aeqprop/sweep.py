@@ -227,8 +227,8 @@ def run_sweep(
     sweep_file = folder / SWEEP_FILE
     if sweep_file.is_file():  # the grid may grow (points are named by their values); the base may not change
         saved = json.loads(sweep_file.read_text())
-        base = json.loads(json.dumps({k: record[k] for k in ("protocol", "fixed")}))
-        if {k: saved.get(k) for k in ("protocol", "fixed")} != base:
+        recorded = json.loads(json.dumps({k: record[k] for k in ("protocol", "fixed")}))
+        if {k: saved.get(k) for k in ("protocol", "fixed")} != recorded:
             raise SweepError(f"{folder}: holds a sweep of a different protocol or --set; use another --out")
     folder.mkdir(parents=True, exist_ok=True)
     sweep_file.write_text(json.dumps(record, indent=2) + "\n")

@@ -31,17 +31,32 @@ SKIP = shutil.ignore_patterns(".git", ".venv", "runs", "build", "dist", "*.egg-i
                               ".pytest_cache", ".mypy_cache", ".ruff_cache")
 
 
-def _dependency_dirs() -> list[str]:
-    """Folders holding the dependencies, none of which holds aeqprop itself (the venv must be fresh)."""
+def _dependency_dirs(farm: Path) -> list[str]:
+    """Folders holding the dependencies, without aeqprop itself (the venv must see only its fresh install).
+
+    A folder that also holds aeqprop (CI installs everything into one venv) is offered through ``farm``: a
+    folder of links to every entry of it except aeqprop's own.
+    """
     dirs: list[str] = []
+    views: dict[Path, Path] = {}
     for name in DEPS:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
             continue
         folder = Path(spec.origin).resolve().parent.parent
-        if any(folder.glob("aeqprop-*.dist-info")) or (folder / "aeqprop").exists() or str(folder) in dirs:
-            continue
-        dirs.append(str(folder))
+        if any(folder.glob("aeqprop-*.dist-info")) or (folder / "aeqprop").exists() \
+                or any(folder.glob("__editable__*aeqprop*")):
+            if folder not in views:
+                view = views[folder] = farm / f"deps{len(views)}"
+                view.mkdir(parents=True)
+                for entry in folder.iterdir():
+                    if entry.name == "aeqprop" or entry.name.startswith(("aeqprop-", "__editable__")) \
+                            or entry.suffix == ".pth":
+                        continue
+                    (view / entry.name).symlink_to(entry)
+            folder = views[folder]
+        if str(folder) not in dirs:
+            dirs.append(str(folder))
     return dirs
 
 
@@ -57,7 +72,7 @@ def venv(tmp_path_factory) -> Path:
     env = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
     purelib = Path(sysconfig.get_path("purelib", vars={"base": str(env), "platbase": str(env)}))
-    dirs = _dependency_dirs()
+    dirs = _dependency_dirs(base / "deps")
     if not any((Path(d) / "setuptools").is_dir() for d in dirs) or not any((Path(d) / "pip").is_dir() for d in dirs):
         pytest.skip("no pip/setuptools outside the aeqprop environment to build with offline")
     (purelib / "zz_dependencies.pth").write_text("\n".join(dirs) + "\n")
