@@ -9,7 +9,7 @@ every epoch) and ``--resume`` continues it in a later sitting; the JSON then cov
 
     AEQPROP_DATA=/path/to/datasets python benchmarks/mnist_drn.py [--protocol P] [--epochs N] [--set key=value]
     OPENBLAS_NUM_THREADS=1 python benchmarks/mnist_drn.py --protocol protocols/mnist-drn1h.toml \\
-        --run-dir /work/runs/drn1h --output mnist_drn1h.json            # first sitting
+        --run-dir runs/drn1h --output mnist_drn1h.json            # first sitting
     ... same command with --resume                                      # every later sitting
 """
 

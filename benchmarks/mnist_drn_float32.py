@@ -7,7 +7,7 @@ against float64 solved to 1e-9 V:
 - test predictions (fraction of identical argmax, and both test errors).
 It does the same for float64 at the protocol's own tolerance, to separate rounding from tolerance.
 
-    python benchmarks/mnist_drn_float32.py --protocol protocols/mnist-drn1h.toml --checkpoint /work/runs/drn1h
+    python benchmarks/mnist_drn_float32.py --protocol protocols/mnist-drn1h.toml --checkpoint runs/drn1h
 """
 
 from __future__ import annotations
