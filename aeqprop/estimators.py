@@ -81,7 +81,9 @@ def estimate_gradient(
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; allowed: {', '.join(ESTIMATORS)}")
-    system.spec.require(NEEDS.get(estimator, frozenset()), f"the {estimator} estimator")
+    needs = NEEDS.get(estimator)
+    if needs:
+        system.spec.require(needs, f"the {estimator} estimator")
     outputs, free = free_outputs(system, x, reads)
     sweeps = free.sweeps
     if estimator == "cauchy":
@@ -95,17 +97,16 @@ def estimate_gradient(
     total: dict[str, np.ndarray] | None = None
     relaxations = 1
     for m, w in zip(multiples, weights):
-        if m == 0.0:  # the free equilibrium is still in place
-            local = system.read_local(reads)
-        else:
+        if m != 0.0:  # m == 0: the free equilibrium is still in place
             sweeps += settle(system, m * beta, target).sweeps
             relaxations += 1
-            local = system.read_local(reads)
+        local = system.read_local(reads)
+        scale = w / beta
         if total is None:
-            total = {name: value * (w / beta) for name, value in local.items()}
+            total = {name: value * scale for name, value in local.items()}
         else:
             for name, value in local.items():
-                total[name] += value * (w / beta)
+                total[name] += value * scale
     return Estimate(gradient=total or {}, outputs=outputs, relaxations=relaxations, sweeps=sweeps)
 
 

@@ -42,14 +42,25 @@ class SGD:
         self._decay = decay
         self.epoch = 0
 
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self._epoch = value
+        # −η per group, computed once per epoch rather than once per group per step
+        self._negative_rates = {name: -self.rate(name) for name in self._base}
+
     def rate(self, name: str) -> float:
         """Current learning rate of parameter group ``name``."""
-        return self._base[name] * self._decay**self.epoch
+        return self._base[name] * self._decay**self._epoch
 
     def step(self, gradient: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Increments −η·gradient (computed in place: the estimate arrays are consumed)."""
+        rates = self._negative_rates
         for name, value in gradient.items():
-            value *= -self.rate(name)
+            value *= rates[name]
         return gradient
 
     def end_epoch(self) -> None:

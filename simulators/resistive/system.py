@@ -54,6 +54,8 @@ class ResistiveNetwork(SimulatedSystem):
         self._tol_v = tol_v
         self._max_sweeps = max_sweeps
         self._params = own_params(params, param_names(topology.depth), self._dtype)
+        self._conductances = [f"g{k}" for k in range(1, topology.depth + 1)]
+        self._window_fill: dict = {}  # bound-filled buffers of clip_window
         self._clip_conductances()
         self._lows, self._highs = topology.bounds(self._dtype)
         self.spec = self._make_spec(
@@ -162,4 +164,4 @@ class ResistiveNetwork(SimulatedSystem):
         self._coeffs = None
 
     def _clip_conductances(self) -> None:
-        clip_window(self._params, [f"g{k}" for k in range(1, self._topology.depth + 1)], *self._g_window)
+        clip_window(self._params, self._conductances, *self._g_window, fill=self._window_fill)
