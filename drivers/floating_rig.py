@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
-from aeqprop.settings import SystemSettings, Timeout, Units
+from aeqprop.settings import Timeout
 from aeqprop.system import (
     CapabilityError,
     InstrumentFault,
@@ -30,28 +30,21 @@ from aeqprop.system import (
 )
 
 from .base import Limits
+from .board_settings import BoardSettings
 from .floating import FloatingFrontEnd
-from .transport import TransportError, open_transport
 
 __all__ = ["FloatingRig", "FloatingRigConfig"]
 
 log = logging.getLogger("aeqprop.drivers")
 
 
-class FloatingRigConfig(SystemSettings):
+class FloatingRigConfig(BoardSettings):
     """A floating-parameter front-end board on a VISA resource (TCP socket) or a serial port, with its limits."""
 
     model_config = ConfigDict(extra="forbid")
     description: ClassVar[str] = "a floating-parameter board (knobs by DACs, parameters by ADCs) for agnostic EP"
 
     kind: Literal["floating-rig"] = "floating-rig"
-    inputs: Units = Field(description="Inputs the controller drives (data features).")
-    outputs: Units = Field(description="Outputs the controller reads (classes).")
-    resource: str = Field(description="VISA resource (e.g. TCPIP0::127.0.0.1::5025::SOCKET) or serial port path.")
-    transport: Literal["visa", "serial"] = Field(default="visa", description="visa (pyvisa) or serial (pyserial).")
-    visa_backend: str = Field(default="@py", description="pyvisa backend; @py is pyvisa-py.")
-    baudrate: int = Field(default=115200, gt=0, le=2**32, description="Serial only.")
-    timeout_s: Timeout = Field(default=5.0, description="Bound on every read and write.")
     data_format: Literal["hex", "ascii"] = Field(default="hex", description="Lists as exact hex float64 or decimal "
                                                  "text.")
     input_gain_v: float = Field(gt=0, description="Volts per unit of input level; must match the board's INP:GAIN?.")
@@ -78,23 +71,12 @@ class FloatingRigConfig(SystemSettings):
     def capabilities(self) -> frozenset[str]:
         return FloatingRig.CAPABILITIES
 
-    def feature_counts(self) -> tuple[int, int]:
-        return self.inputs, self.outputs
-
-    def max_batch(self) -> int:
-        """Hardware takes one sample at a time (checked against run.batch_size at validation)."""
-        return 1
-
     def settable_coupling(self) -> bool:
         return True  # CTRL:EPS sets the board's coupling
 
     def build(self, rng: np.random.Generator) -> FloatingRig:
         """Connect, configure and check the board (``rng`` is unused: the parameters live on the device)."""
-        try:
-            link = open_transport(self.resource, self.transport, timeout_s=self.timeout_s,
-                                  baudrate=self.baudrate, backend=self.visa_backend)
-        except TransportError as exc:
-            raise InstrumentFault(f"floating-rig: {exc}") from None
+        link = self.open_link("floating-rig")
         board = FloatingFrontEnd(link, "floating", self.limits, self.data_format)
         try:
             return FloatingRig(board, self)

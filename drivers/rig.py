@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
-from aeqprop.settings import Seconds, SystemSettings, Timeout, Units
+from aeqprop.settings import Seconds, Timeout
 from aeqprop.system import (
     CapabilityError,
     InstrumentFault,
@@ -30,28 +30,21 @@ from aeqprop.system import (
 )
 
 from .base import Limits
+from .board_settings import BoardSettings
 from .crossbar import CrossbarFrontEnd
-from .transport import TransportError, open_transport
 
 __all__ = ["CrossbarRig", "RigConfig"]
 
 log = logging.getLogger("aeqprop.drivers")
 
 
-class RigConfig(SystemSettings):
+class RigConfig(BoardSettings):
     """A crossbar front-end board on a VISA resource (TCP socket) or a serial port, with its safety limits."""
 
     model_config = ConfigDict(extra="forbid")
     description: ClassVar[str] = "a crossbar front-end board over VISA (TCP) or a serial port, with safety limits"
 
     kind: Literal["rig"] = "rig"
-    inputs: Units = Field(description="Inputs the controller drives (data features).")
-    outputs: Units = Field(description="Outputs the controller reads (classes).")
-    resource: str = Field(description="VISA resource (e.g. TCPIP0::127.0.0.1::5025::SOCKET) or serial port path.")
-    transport: Literal["visa", "serial"] = Field(default="visa", description="visa (pyvisa) or serial (pyserial).")
-    visa_backend: str = Field(default="@py", description="pyvisa backend; @py is pyvisa-py.")
-    baudrate: int = Field(default=115200, gt=0, le=2**32, description="Serial only.")
-    timeout_s: Timeout = Field(default=5.0, description="Bound on every read and write.")
     data_format: Literal["binary", "hex", "ascii"] = Field(
         default="binary", description="Lists as IEEE-488.2 binary blocks of float64 (exact, compact), exact hex "
         "float64 text, or decimal text (readable in logs)."
@@ -100,20 +93,9 @@ class RigConfig(SystemSettings):
     def capabilities(self) -> frozenset[str]:
         return CrossbarRig.CAPABILITIES
 
-    def feature_counts(self) -> tuple[int, int]:
-        return self.inputs, self.outputs
-
-    def max_batch(self) -> int:
-        """Hardware takes one sample at a time (checked against run.batch_size at validation)."""
-        return 1
-
     def build(self, rng: np.random.Generator) -> CrossbarRig:
         """Connect, configure and check the board (``rng`` is unused: the parameters live on the device)."""
-        try:
-            link = open_transport(self.resource, self.transport, timeout_s=self.timeout_s,
-                                  baudrate=self.baudrate, backend=self.visa_backend)
-        except TransportError as exc:
-            raise InstrumentFault(f"rig: {exc}") from None
+        link = self.open_link("rig")
         board = CrossbarFrontEnd(link, "crossbar", self.limits, self.data_format, self.readback_every,
                                  self.program_precision, self.program_rides_along)
         try:

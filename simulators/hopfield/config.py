@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
+from aeqprop.simulators.settings import LayeredSimulation
 from pydantic import ConfigDict, Field, field_validator
 
-from aeqprop.settings import SystemSettings, Units
+from aeqprop.settings import Units
 
 from .network import Topology, init_params, param_names
 
 
-class FloatingHopfieldConfig(SystemSettings):
+class FloatingHopfieldConfig(LayeredSimulation):
     """A layered hard-sigmoid Hopfield network whose weights and biases float under knobs u."""
 
     model_config = ConfigDict(extra="forbid")
@@ -55,20 +56,9 @@ class FloatingHopfieldConfig(SystemSettings):
 
         return FloatingHopfield.CAPABILITIES
 
-    def layer_count(self) -> int:
-        """Weight layers: one per hidden layer, plus the output layer."""
-        return len(self.hidden) + 1
-
     def settable_coupling(self) -> bool:
         """The knobs' coupling eps is set by the controller (``set_coupling``)."""
         return True
-
-    def drives_hardware(self) -> bool:
-        return False  # a simulation: every conformance check may run
-
-    def feature_counts(self) -> tuple[int, int]:
-        """(inputs, outputs) the data must provide."""
-        return self.inputs, self.outputs
 
     def build(self, rng: np.random.Generator):
         """Draw the initial parameters from ``rng`` and return the system (knobs start at the parameters)."""

@@ -7,10 +7,11 @@ from typing import ClassVar, Literal
 
 import numpy as np
 from aeqprop.simulators.resistive.network import Topology, init_params
+from aeqprop.simulators.settings import EvenHiddenSimulation
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from aeqprop.devicemodel import load_device_file
-from aeqprop.settings import Section, SystemSettings, Units
+from aeqprop.settings import Section, Units
 
 from .devices import DeviceModel
 
@@ -50,7 +51,7 @@ class DeviceConfig(Section):
         return DeviceModel(**self.model_dump())
 
 
-class CrossbarConfig(SystemSettings):
+class CrossbarConfig(EvenHiddenSimulation):
     """A layered resistive network built from memristive crossbars, read through noisy instruments."""
 
     model_config = ConfigDict(extra="forbid")
@@ -81,14 +82,6 @@ class CrossbarConfig(SystemSettings):
     settle_taus: float = Field(default=5.0, gt=0, description="Time constants one relaxation takes to settle.")
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps before NotSettled is raised.")
     dtype: Literal["float64", "float32"] = "float64"
-
-    @field_validator("hidden")
-    @classmethod
-    def _even(cls, sizes: list[int]) -> list[int]:
-        bad = [n for n in sizes if n <= 0 or n % 2]
-        if bad:
-            raise ValueError(f"hidden sizes must be positive and even, got {bad}")
-        return sizes
 
     @field_validator("device_file")
     @classmethod
@@ -128,10 +121,6 @@ class CrossbarConfig(SystemSettings):
 
         return CrossbarNetwork.CAPABILITIES
 
-    def layer_count(self) -> int:
-        """Weight layers: one per hidden layer, plus the output layer."""
-        return len(self.hidden) + 1
-
     def oracle(self, system):
         """True-gradient function ``(x, y) -> {name: dL/dθ}`` at the devices' true conductances (small networks)."""
         from aeqprop.simulators.resistive.oracle import gradient_fd
@@ -142,13 +131,6 @@ class CrossbarConfig(SystemSettings):
             return gradient_fd(system, x, y, params=params)
 
         return truth
-
-    def drives_hardware(self) -> bool:
-        return False  # a simulation: every conformance check may run
-
-    def feature_counts(self) -> tuple[int, int]:
-        """(inputs, outputs) the data must provide."""
-        return self.inputs, self.outputs
 
     def build(self, rng: np.random.Generator):
         """Draw conductances, fabricate the devices (spread, faults) and keep ``rng`` for every later draw."""

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field, field_validator
+from aeqprop.simulators.settings import EvenHiddenSimulation
+from pydantic import ConfigDict, Field
 
-from aeqprop.settings import SystemSettings, Units
+from aeqprop.settings import Units
 
 from .network import Topology, init_params
 
 
-class ResistiveConfig(SystemSettings):
+class ResistiveConfig(EvenHiddenSimulation):
     """A layered nonlinear resistive network (deep resistive network, Scellier 2024)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -44,29 +45,10 @@ class ResistiveConfig(SystemSettings):
         "measure per-device voltage drops.",
     )
 
-    @field_validator("hidden")
-    @classmethod
-    def _even(cls, sizes: list[int]) -> list[int]:
-        bad = [n for n in sizes if n <= 0 or n % 2]
-        if bad:
-            raise ValueError(f"hidden sizes must be positive and even, got {bad}")
-        return sizes
-
     def capabilities(self) -> frozenset[str]:
         from .system import ResistiveNetwork
 
         return ResistiveNetwork.CAPABILITIES if self.offers is None else frozenset(self.offers)
-
-    def layer_count(self) -> int:
-        """Weight layers: one per hidden layer, plus the output layer."""
-        return len(self.hidden) + 1
-
-    def drives_hardware(self) -> bool:
-        return False  # a simulation: every conformance check may run
-
-    def feature_counts(self) -> tuple[int, int]:
-        """(inputs, outputs) the data must provide."""
-        return self.inputs, self.outputs
 
     def oracle(self, system):
         """True-gradient function ``(x, y) -> {name: dL/dθ}`` by finite differences (small networks only)."""

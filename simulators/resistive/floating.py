@@ -15,9 +15,10 @@ from typing import ClassVar, Literal
 import numpy as np
 from aeqprop.simulators.core import check_even_hidden, check_window, clip_window, own_params, param_specs
 from aeqprop.simulators.coupling import ControlCoupling, FloatingParameters, relax_jointly
-from pydantic import ConfigDict, Field, field_validator
+from aeqprop.simulators.settings import EvenHiddenSimulation
+from pydantic import ConfigDict, Field
 
-from aeqprop.settings import SystemSettings, Units
+from aeqprop.settings import Units
 from aeqprop.system import RelaxReport
 
 from .network import Topology, init_params, input_voltages, local_gradients, param_names
@@ -93,7 +94,7 @@ class FloatingResistiveNetwork(FloatingParameters):
         )
 
 
-class FloatingResistiveConfig(SystemSettings):
+class FloatingResistiveConfig(EvenHiddenSimulation):
     """A layered nonlinear resistive network whose conductances float under knobs u (``resistive-floating``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -135,31 +136,12 @@ class FloatingResistiveConfig(SystemSettings):
     )
     noise_seed: int = Field(default=0, description="Seed of the read-back noise.")
 
-    @field_validator("hidden")
-    @classmethod
-    def _even(cls, sizes: list[int]) -> list[int]:
-        bad = [n for n in sizes if n <= 0 or n % 2]
-        if bad:
-            raise ValueError(f"hidden sizes must be positive and even, got {bad}")
-        return sizes
-
     def capabilities(self) -> frozenset[str]:
         return FloatingResistiveNetwork.CAPABILITIES
-
-    def layer_count(self) -> int:
-        """Weight layers: one per hidden layer, plus the output layer."""
-        return len(self.hidden) + 1
 
     def settable_coupling(self) -> bool:
         """The knobs' coupling eps is set by the controller (``set_coupling``)."""
         return True
-
-    def drives_hardware(self) -> bool:
-        return False  # a simulation: every conformance check may run
-
-    def feature_counts(self) -> tuple[int, int]:
-        """(inputs, outputs) the data must provide."""
-        return self.inputs, self.outputs
 
     def build(self, rng: np.random.Generator) -> FloatingResistiveNetwork:
         """Draw the initial parameters from ``rng`` and return the system (knobs start at the parameters)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
+from aeqprop.simulators.settings import LayeredSimulation
 from pydantic import ConfigDict, Field
 
-from aeqprop.settings import SystemSettings, Units
+from aeqprop.settings import Units
 
 
-class SmoothConfig(SystemSettings):
+class SmoothConfig(LayeredSimulation):
     """A tied layered tanh network (a smooth Hopfield-like energy system); accepts complex nudges."""
 
     model_config = ConfigDict(extra="forbid")
@@ -33,16 +34,6 @@ class SmoothConfig(SystemSettings):
         from .system import SmoothNetwork
 
         return SmoothNetwork.CAPABILITIES if self.offers is None else frozenset(self.offers)
-
-    def layer_count(self) -> int:
-        """Weight layers: one per hidden layer, plus the output layer."""
-        return len(self.hidden) + 1
-
-    def drives_hardware(self) -> bool:
-        return False  # a simulation: every conformance check may run
-
-    def feature_counts(self) -> tuple[int, int]:
-        return self.inputs, self.outputs
 
     def build(self, rng: np.random.Generator):
         from .network import init_params

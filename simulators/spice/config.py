@@ -6,15 +6,16 @@ from typing import ClassVar, Literal
 
 import numpy as np
 from aeqprop.simulators.resistive.network import Topology, init_params
-from pydantic import ConfigDict, Field, field_validator
+from aeqprop.simulators.settings import EvenHiddenSimulation
+from pydantic import ConfigDict, Field
 
-from aeqprop.settings import SystemSettings, Timeout, Units
+from aeqprop.settings import Timeout, Units
 
 from .diodes import BehaviouralDiode, DiodeModel, JunctionDiode
 from .netlist import SolverOptions
 
 
-class SpiceConfig(SystemSettings):
+class SpiceConfig(EvenHiddenSimulation):
     """The layered resistive network of ``kind = "resistive"``, solved by ngspice with a chosen diode model.
 
     The fields shared with the resistive network mean the same and draw the same initial parameters from the
@@ -59,29 +60,10 @@ class SpiceConfig(SystemSettings):
         default=None, description="Restrict the capabilities offered (default all)."
     )
 
-    @field_validator("hidden")
-    @classmethod
-    def _even(cls, sizes: list[int]) -> list[int]:
-        bad = [n for n in sizes if n <= 0 or n % 2]
-        if bad:
-            raise ValueError(f"hidden sizes must be positive and even, got {bad}")
-        return sizes
-
     def capabilities(self) -> frozenset[str]:
         from .system import SpiceNetwork
 
         return SpiceNetwork.CAPABILITIES if self.offers is None else frozenset(self.offers)
-
-    def layer_count(self) -> int:
-        """Weight layers: one per hidden layer, plus the output layer."""
-        return len(self.hidden) + 1
-
-    def drives_hardware(self) -> bool:
-        return False  # a simulation: every conformance check may run
-
-    def feature_counts(self) -> tuple[int, int]:
-        """(inputs, outputs) the data must provide."""
-        return self.inputs, self.outputs
 
     def diode_model(self) -> DiodeModel:
         if self.diode == "behavioural":
