@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 #: Nonlinearity used for "linear" (A = inf): large enough that the curve is linear to machine precision.
 LINEAR_A = 1e12
@@ -178,3 +178,14 @@ __all__ = [
     "DEVICE_FILE_VERSION", "LINEAR_A", "DeviceFile", "DeviceFileError", "DeviceGroup", "PooledFit",
     "StuckDevice", "curve", "finite_a", "inverse_curve", "load_device_file", "pulses_between", "step_response",
 ]
+
+
+def _readable_device_file(path: str | None) -> str | None:
+    """A protocol field naming a device file: it must load (a DeviceFileError is a ValueError: one line)."""
+    if path is not None:
+        load_device_file(path)
+    return path
+
+
+#: A protocol field that names a device file; validated by loading it, so a bad file fails ``aeqprop validate``.
+DeviceFilePath = Annotated[str | None, AfterValidator(_readable_device_file)]

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from .devicemodel import DeviceFile, FloatArray, load_device_file, pulses_between, step_response
+from .devicemodel import DeviceFile, DeviceFilePath, FloatArray, load_device_file, pulses_between, step_response
 from .settings import ProtocolError, Section
 from .system import ParamSpec, PhysicalSystem, PulsedSystem
 
@@ -199,17 +199,10 @@ class PulseProgrammingConfig(Section):
     write_verify: bool = Field(default=False, description="Read back and correct after each programming.")
     verify_iterations: int = Field(default=3, ge=1, le=2**10, description="Most correction rounds per programming.")
     verify_tolerance: float = Field(default=1.0, gt=0, description="Correct only misses larger than this (pulses).")
-    device_file: str | None = Field(
+    device_file: DeviceFilePath = Field(
         default=None, description="Measured device file (aeqprop characterise): per-device model where measured, "
         "else its pooled fit; replaces levels, a_pot, a_dep, g_min and g_max.",
     )
-
-    @field_validator("device_file")
-    @classmethod
-    def _readable(cls, path: str | None) -> str | None:
-        if path is not None:
-            load_device_file(path)  # a DeviceFileError is a ValueError: one line naming the file and field
-        return path
 
     @model_validator(mode="after")
     def _nominal_source(self) -> PulseProgrammingConfig:

@@ -26,12 +26,13 @@ measurement identical to the previous one although the settings changed is a sta
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
-from aeqprop.system import InstrumentFault
+from aeqprop.system import InstrumentFault, NotSettled
 
 from .base import (
     Instrument,
@@ -438,6 +439,24 @@ class CrossbarFrontEnd(Instrument):
         if prefetch and status[0] == 1:
             self._prefetched = (prefetch, self._checked(prefetch, replies[1]))
         return status
+
+    def wait_settled(self, first: tuple[int, int, float], timeout_s: float, poll_s: float,
+                     start: float) -> tuple[int, float]:
+        """Poll the settle status from ``first`` (what :meth:`settle` returned) until settled; (count, residual).
+
+        A board still settling after ``timeout_s`` since ``start`` (``time.monotonic()``), or one that reports
+        failure, raises :class:`NotSettled`."""
+        state, count, residual = first
+        polls = 0
+        while state == 0:
+            if time.monotonic() - start > timeout_s:
+                raise NotSettled(f"{self.name}: not settled after {timeout_s} s ({polls} status reads)")
+            time.sleep(poll_s)
+            state, count, residual = self.settle_status()
+            polls += 1
+        if state < 0:
+            raise NotSettled(f"{self.name}: board reports it could not settle (residual {residual!r} V)")
+        return count, residual
 
     def settle_status(self) -> tuple[int, int, float]:
         """Settle status: state 1 settled, 0 settling, -1 failed; the board's step count and residual (V)."""

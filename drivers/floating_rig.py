@@ -21,7 +21,6 @@ from aeqprop.system import (
     CapabilityError,
     InstrumentFault,
     LimitViolation,
-    NotSettled,
     ParamSpec,
     RelaxReport,
     SystemSpec,
@@ -146,16 +145,8 @@ class FloatingRig:
         if cfg.settle_time_s:
             time.sleep(cfg.settle_time_s)
         start = time.monotonic()
-        state, count, residual = self.board.settle()
-        polls = 0
-        while state == 0:
-            if time.monotonic() - start > cfg.settle_timeout_s:
-                raise NotSettled(f"floating: not settled after {cfg.settle_timeout_s} s ({polls} status reads)")
-            time.sleep(cfg.settle_poll_s)
-            state, count, residual = self.board.settle_status()
-            polls += 1
-        if state < 0:
-            raise NotSettled(f"floating: board reports it could not settle (residual {residual!r})")
+        first = self.board.settle()
+        count, residual = self.board.wait_settled(first, cfg.settle_timeout_s, cfg.settle_poll_s, start)
         return RelaxReport(sweeps=count, residual=residual, settled=True)
 
     def read_outputs(self, reads: int = 1) -> np.ndarray:

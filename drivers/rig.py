@@ -175,16 +175,8 @@ class CrossbarRig:
         prefetch = None
         if cfg.prefetch and not cfg.verify_reads:
             prefetch = "MEAS:OUT? 1" if self._beta == 0.0 else "MEAS:LOC? 1"
-        state, count, residual = self.board.settle(prefetch)
-        polls = 0
-        while state == 0:
-            if time.monotonic() - start > cfg.settle_timeout_s:
-                raise NotSettled(f"crossbar: not settled after {cfg.settle_timeout_s} s ({polls} status reads)")
-            time.sleep(cfg.settle_poll_s)
-            state, count, residual = self.board.settle_status()
-            polls += 1
-        if state < 0:
-            raise NotSettled(f"crossbar: board reports it could not settle (residual {residual!r} V)")
+        first = self.board.settle(prefetch)
+        count, residual = self.board.wait_settled(first, cfg.settle_timeout_s, cfg.settle_poll_s, start)
         if cfg.verify_reads:
             self._verify_settled(start)
         return RelaxReport(sweeps=count, residual=residual, settled=True)

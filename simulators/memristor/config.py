@@ -8,9 +8,9 @@ from typing import ClassVar, Literal
 import numpy as np
 from aeqprop.simulators.resistive.network import Topology, init_params
 from aeqprop.simulators.settings import EvenHiddenSimulation
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from aeqprop.devicemodel import load_device_file
+from aeqprop.devicemodel import DeviceFilePath, load_device_file
 from aeqprop.settings import Section, Units
 
 from .devices import DeviceModel
@@ -70,7 +70,7 @@ class CrossbarConfig(EvenHiddenSimulation):
         default=0.0, ge=0, description="Noise of one node-voltage read (V, standard deviation)."
     )
     device: DeviceConfig = Field(default_factory=DeviceConfig, description="The memristive devices.")
-    device_file: str | None = Field(
+    device_file: DeviceFilePath = Field(
         default=None,
         description="A measured device file (aeqprop characterise): the crossbar becomes that chip's twin, every "
         "device as measured (stuck ones included); replaces [system.device].",
@@ -82,13 +82,6 @@ class CrossbarConfig(EvenHiddenSimulation):
     settle_taus: float = Field(default=5.0, gt=0, description="Time constants one relaxation takes to settle.")
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps before NotSettled is raised.")
     dtype: Literal["float64", "float32"] = "float64"
-
-    @field_validator("device_file")
-    @classmethod
-    def _readable(cls, path: str | None) -> str | None:
-        if path is not None:
-            load_device_file(path)  # a DeviceFileError is a ValueError: one line naming the file and field
-        return path
 
     @model_validator(mode="after")
     def _twin(self) -> CrossbarConfig:
