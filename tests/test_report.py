@@ -113,6 +113,11 @@ def test_report_of_a_sweep_renders_offline_with_the_run_numbers(sweep, tmp_path,
             assert shown[(run.name, key)] == fmt(key, summary[key]), (run.name, key)
         assert (run / "protocol.toml").read_text().strip().splitlines()[0] in dom
     assert shown[(runs[0].name, "seed")] == "1" and shown[(runs[1].name, "seed")] == "2"
+    per_epoch = [(a["data-epoch"], a["data-key"], t) for a, t in page.cells if "data-epoch" in a]
+    expected_cells = [(str(r["epoch"]), k, fmt(k, r[k])) for run in runs
+                      for r in (json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines())
+                      for k in ("train_loss", "train_accuracy", "test_accuracy")]
+    assert [c for c in per_epoch if c[1] in ("train_loss", "train_accuracy", "test_accuracy")] == expected_cells
     # the embedded learning-curve figure is the one drawn from these run directories
     views = [open_run(r) for r in runs]
     expected = png_bytes(learning_curves_figure([(v.name, v.records) for v in views]))
