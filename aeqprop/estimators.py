@@ -19,12 +19,13 @@ system with capability ``complex`` (smooth dynamics) and is exact up to the Nth 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from .system import PhysicalSystem, RelaxReport
+from .system import ContrastSystem, PhysicalSystem, RelaxReport
 
 EstimatorName = Literal["one-sided", "random-sign", "centered", "stencil", "cauchy"]
 ESTIMATORS: tuple[str, ...] = ("one-sided", "random-sign", "centered", "stencil", "cauchy")
@@ -88,12 +89,7 @@ def estimate_gradient(
     sweeps = free.sweeps
     if estimator == "cauchy":
         return _cauchy(system, target, abs(beta), points, reads, outputs, sweeps)
-    if estimator == "random-sign":
-        if rng is None:
-            raise ValueError("random-sign EP needs a random generator")
-        beta = beta if rng.random() < 0.5 else -beta
-        estimator = "one-sided"
-    multiples, weights = STENCILS[estimator]
+    beta, (multiples, weights) = _stencil(estimator, beta, rng)
     total: dict[str, np.ndarray] | None = None
     relaxations = 1
     for m, w in zip(multiples, weights):
@@ -108,6 +104,48 @@ def estimate_gradient(
             for name, value in local.items():
                 total[name] += value * scale
     return Estimate(gradient=total or {}, outputs=outputs, relaxations=relaxations, sweeps=sweeps)
+
+
+def estimate_and_program(
+    system: ContrastSystem,
+    x: np.ndarray,
+    target: np.ndarray,
+    estimator: EstimatorName,
+    beta: float,
+    rates: Mapping[str, float],
+    reads: int = 1,
+    rng: np.random.Generator | None = None,
+) -> Estimate:
+    """The fused step: the phases of ``estimator`` as :func:`estimate_gradient` runs them, but the system
+    accumulates w/β · its local terms at each phase and then adds ``rates[name]`` × that sum to each parameter
+    (capability ``contrast``). Same update as ``program({n: rates[n] * estimate[n]})``; the returned
+    ``Estimate`` has an empty ``gradient`` (no gradient array ever leaves the system). Real stencils only.
+    """
+    if estimator not in STENCILS and estimator != "random-sign":
+        raise ValueError(f"the fused step takes a real stencil; {estimator!r} is not one")
+    outputs, free = free_outputs(system, x, reads)
+    sweeps = free.sweeps
+    beta, (multiples, weights) = _stencil(estimator, beta, rng)
+    relaxations = 1
+    for m, w in zip(multiples, weights):
+        if m != 0.0:
+            sweeps += settle(system, m * beta, target).sweeps
+            relaxations += 1
+        system.accumulate_local(w / beta, reads)
+    system.program_accumulated(rates)
+    return Estimate(gradient={}, outputs=outputs, relaxations=relaxations, sweeps=sweeps)
+
+
+def _stencil(
+    estimator: str, beta: float, rng: np.random.Generator | None
+) -> tuple[float, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """The nudge and the (multiples, weights) of a real stencil; random-sign draws its sign from ``rng`` here."""
+    if estimator == "random-sign":
+        if rng is None:
+            raise ValueError("random-sign EP needs a random generator")
+        beta = beta if rng.random() < 0.5 else -beta
+        estimator = "one-sided"
+    return beta, STENCILS[estimator]
 
 
 def _cauchy(

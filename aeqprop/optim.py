@@ -56,6 +56,14 @@ class SGD:
         """Current learning rate of parameter group ``name``."""
         return self._base[name] * self._decay**self._epoch
 
+    def fused_rates(self) -> Mapping[str, float] | None:
+        """−η per group when a step is exactly −η·gradient with no optimizer state (plain SGD), else ``None``.
+
+        A rule may then let the system apply −η·estimate where it measures the estimate (capability
+        ``contrast``) instead of calling :meth:`step`. Momentum keeps a velocity, so it never fuses.
+        """
+        return None if getattr(self, "momentum", 0.0) else self._negative_rates
+
     def step(self, gradient: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Increments −η·gradient (computed in place: the estimate arrays are consumed)."""
         rates = self._negative_rates

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from .adaptive import AdaptiveReads, split_estimate
-from .estimators import NEEDS, EstimatorName, estimate_gradient, free_outputs
+from .estimators import NEEDS, EstimatorName, estimate_and_program, estimate_gradient, free_outputs
 from .homeostasis import JacobianHomeostasis
 from .optim import SGD
 from .programming import PulseProgrammer, PulseProgrammingConfig
@@ -68,6 +68,10 @@ class EquilibriumPropagation:
 
     Optional parts: ``programmer`` (pulse programming from a nominal device model, capability ``pulse``) and
     ``adaptive`` (the read count follows the estimated SNR of the gradient estimate).
+
+    When the system offers ``contrast`` and nothing needs the gradient array itself (plain SGD without
+    momentum, a real stencil, no homeostasis, pulse programming or adaptive reads), each step is the fused one
+    (:func:`~aeqprop.estimators.estimate_and_program`): the same update, formed where it is measured.
     """
 
     requires = frozenset({"local", "program"})
@@ -99,6 +103,8 @@ class EquilibriumPropagation:
         if programmer is not None:
             self.requires = self.requires | {"pulse"}
         self._rng = rng
+        # Parts that need the gradient estimate as arrays rule out the fused step (capability "contrast").
+        self._fusable = estimator != "cauchy" and homeostasis is None and programmer is None and adaptive is None
         self._stats = {"steps": 0, "reads": 0, "snr_log": 0.0, "snr_n": 0, "pulses": 0, "verify_rounds": 0}
 
     @property
@@ -117,6 +123,11 @@ class EquilibriumPropagation:
                 stats["snr_log"] += math.log(snr)
                 stats["snr_n"] += 1
         else:
+            rates = self.optimizer.fused_rates() if self._fusable else None
+            if rates is not None and "contrast" in system.spec.capabilities:
+                est = estimate_and_program(system, x, target, self.estimator, self.beta,  # type: ignore[arg-type]
+                                           rates, self.reads, self._rng)
+                return StepReport(outputs=est.outputs, relaxations=est.relaxations, sweeps=est.sweeps)
             est = estimate_gradient(system, x, target, self.estimator, self.beta, self.reads, self._rng, self.points)
         gradient = est.gradient
         if self.homeostasis is not None:

@@ -17,9 +17,9 @@ from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-Capability = Literal["local", "program", "homeostatic", "perturb", "stepwise", "complex", "pulse"]
+Capability = Literal["local", "program", "homeostatic", "perturb", "stepwise", "complex", "pulse", "contrast"]
 CAPABILITIES: frozenset[str] = frozenset(
-    {"local", "program", "homeostatic", "perturb", "stepwise", "complex", "pulse"}
+    {"local", "program", "homeostatic", "perturb", "stepwise", "complex", "pulse", "contrast"}
 )
 
 Arrays = dict[str, np.ndarray]
@@ -257,6 +257,28 @@ class PulsedSystem(PhysicalSystem, Protocol):
         """Fire signed integer pulse counts per device (positive = SET/potentiation, negative = RESET)."""
 
 
+class ContrastSystem(PhysicalSystem, Protocol):
+    """Capability ``contrast``: the system forms the EP update where it measures it (the fused step).
+
+    A chip updates each device from what that device saw: it holds a weighted sum of its local terms over the
+    phases of one batch and then changes its own conductance by a rate times that sum, with no gradient array
+    ever leaving it. In a simulator the same step avoids every pass over gradient-sized arrays (scale, add,
+    copy) that reading, combining and programming separately costs. It needs ``local`` and ``program`` too,
+    and must give what they give (the conformance kit compares the two routes):
+    ``accumulate_local(w_1) … accumulate_local(w_M)`` then ``program_accumulated(rates)`` equals
+    ``program({n: rates[n] * Σ_m w_m · read_local()[n] at phase m})``, up to floating-point rounding.
+    """
+
+    def accumulate_local(self, weight: float, reads: int = 1) -> None:
+        """Add ``weight`` × the local terms dE/dθ of the present equilibrium (as ``read_local(reads)`` would
+        measure them) to what this batch has accumulated. ``clamp`` starts a new accumulation from zero."""
+
+    def program_accumulated(self, rates: Mapping[str, float]) -> None:
+        """Add ``rates[name]`` × the accumulated sum to each named parameter (others unchanged), apply the
+        window as ``program`` does, and start a new accumulation from zero. An unknown name raises
+        ``KeyError``; calling it with nothing accumulated since the last clamp raises ``RuntimeError``."""
+
+
 class CostReportingSystem(PhysicalSystem, Protocol):
     """Optional: a system that can tell what its work cost in physical time and energy.
 
@@ -313,6 +335,7 @@ __all__ = [
     "Capability",
     "CapabilityError",
     "ComplexNudgeSystem",
+    "ContrastSystem",
     "CostReportingSystem",
     "HomeostaticSystem",
     "InstrumentFault",

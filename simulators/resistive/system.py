@@ -1,4 +1,5 @@
-"""The resistive network behind the black-box contract (capabilities ``local``, ``program``, ``stepwise``)."""
+"""The resistive network behind the black-box contract (capabilities ``local``, ``program``, ``stepwise``,
+``contrast``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from aeqprop.simulators.core import (
 
 from aeqprop.system import RelaxReport
 
+from .contrast import Contrast
 from .network import Topology, input_voltages, local_gradients, param_names
 from .solver import Coefficients, block_coordinate_descent, diagonals, extrapolate, input_drive
 
@@ -31,7 +33,7 @@ class ResistiveNetwork(SimulatedSystem):
     new parameter values (e.g. true device conductances) into the circuit, and read :attr:`dtype`.
     """
 
-    CAPABILITIES = frozenset({"local", "program", "stepwise"})
+    CAPABILITIES = frozenset({"local", "program", "stepwise", "contrast"})
     NAME = "resistive network"
 
     def __init__(
@@ -71,6 +73,7 @@ class ResistiveNetwork(SimulatedSystem):
         self._workspace: dict = {}  # operand buffers of local_gradients, reused between reads
         self._free_state: list[np.ndarray] | None = None  # layers when the nudge last left 0
         self._extrapolate: float | None = None  # pending warm start: new beta / previous beta
+        self._contrast = Contrast()  # phases accumulated for the fused update (capability "contrast")
 
     # --- contract: all systems (clamp, read_outputs, snapshot, restore, close: SimulatedSystem) -------------
     def nudge(self, beta: float, target: np.ndarray | None = None) -> None:
@@ -103,6 +106,29 @@ class ResistiveNetwork(SimulatedSystem):
             self._beta, self._target, self._tol_v, n, exact_sweeps=True,
         )
 
+    # --- "contrast": the fused EP step ---------------------------------------------------------------------
+    def accumulate_local(self, weight: float, reads: int = 1) -> None:
+        """Hold the present equilibrium's node voltages with ``weight`` (see :mod:`.contrast`)."""
+        self._offers("contrast")
+        self._require_state()
+        self._contrast.add(float(weight), self._node_reads(self._layers, reads))
+
+    def program_accumulated(self, rates: Mapping[str, float]) -> None:
+        """θ += rate · Σ weight · dP/dθ over the held phases, one gemm per conductance matrix; then the window."""
+        self._offers("contrast")
+        unknown = set(rates) - set(self._params)
+        if unknown:
+            raise KeyError(f"program_accumulated: unknown parameters {sorted(unknown)}; known: {sorted(self._params)}")
+        if not len(self._contrast) or self._v_in is None:
+            raise RuntimeError("program_accumulated: nothing accumulated since the last clamp")
+        self._contrast.apply(self._params, self._v_in, rates)
+        self._apply_window()
+        self._params_changed()
+
+    def restore(self, snapshot: Mapping[str, np.ndarray]) -> None:
+        super().restore(snapshot)
+        self._contrast.clear()
+
     # --- helpers ------------------------------------------------------------------------------------------
     @property
     def topology(self) -> Topology:
@@ -131,6 +157,7 @@ class ResistiveNetwork(SimulatedSystem):
         self._drive = None
         self._coeffs = None
         self._free_state = None
+        self._contrast.clear()
 
     def _local(self, reads: int) -> dict[str, np.ndarray]:
         return local_gradients(self._params, self._v_in, self._node_reads(self._layers, reads), self._workspace)
