@@ -27,6 +27,7 @@ from .system import (
     AeqpropError,
     CapabilityError,
     ComplexNudgeSystem,
+    ContrastSystem,
     HomeostaticSystem,
     NotSettled,
     ParamSpec,
@@ -247,6 +248,8 @@ _USES: dict[str, tuple[tuple[str, ...], Callable[[PhysicalSystem, _Context], obj
     "stepwise": (("step",), lambda s, c: cast(SteppableSystem, s).step(1)),
     "complex": ((), lambda s, c: cast(ComplexNudgeSystem, s).nudge(0.5j * c.beta, c.target)),
     "pulse": (("apply_pulses",), lambda s, c: cast(PulsedSystem, s).apply_pulses({})),
+    "contrast": (("accumulate_local", "program_accumulated"),
+                 lambda s, c: cast(ContrastSystem, s).accumulate_local(1.0)),
 }
 #: Methods every system has (the base protocol): a missing capability must raise from them, not be absent.
 _BASE_METHODS = {"read_local", "program"}
@@ -301,6 +304,10 @@ def _use_offered(system: PhysicalSystem, ctx: _Context, offered: set[str]) -> No
     if not ctx.hardware_safe:
         if "program" in offered:
             system.program({name: np.zeros(p.shape) for name, p in spec.params.items()})
+        if "contrast" in offered:
+            fused = cast(ContrastSystem, system)
+            fused.accumulate_local(1.0)
+            fused.program_accumulated({})
         if "pulse" in offered:
             cast(PulsedSystem, system).apply_pulses(
                 {name: np.zeros(p.shape, dtype=np.int64) for name, p in spec.params.items() if p.role == "weight"})
@@ -516,6 +523,67 @@ def check_program(ctx: _Context) -> None:
             _must_raise(f"program() with {what}", error, system.program, delta)
 
 
+#: Phases of the contrast check: (nudge as a multiple of β, weight × β). Three phases with weights that do not
+#: sum to zero, so that a fused step which assumes two phases, or a centered stencil, is caught.
+CONTRAST_PHASES = ((1.0, 1.0), (0.0, -0.25), (0.5, -0.5))
+
+
+def check_contrast(ctx: _Context) -> None:
+    """The fused step (capability ``contrast``) programs what reading, combining and programming would:
+    ``accumulate_local(w_m)`` over phases, then ``program_accumulated(rates)``, ends at the parameters of
+    ``program({n: rates[n] · Σ_m w_m read_local()[n]})`` (within 1 % of the update, plus ``atol``); ``clamp``
+    and ``program_accumulated`` start a new accumulation; an unknown name raises ``KeyError``."""
+    offered = set(ctx.spec.capabilities)
+    if "contrast" not in offered:
+        raise _Skipped("the system does not offer 'contrast'")
+    if not {"local", "program"} <= offered:
+        raise _Failed(f"'contrast' is offered without 'local' and 'program' (offers {sorted(offered)})")
+    phases = [(m * ctx.beta, w / ctx.beta) for m, w in CONTRAST_PHASES]
+    with ctx.fresh() as system:
+        before = {k: np.array(v, dtype=float, copy=True) for k, v in system.read_params().items()}
+        ctx.free(system)
+        combined: dict[str, np.ndarray] = {}
+        for beta, weight in phases:
+            system.nudge(beta, ctx.target)
+            _relaxed(system)
+            for name, value in system.read_local().items():
+                combined[name] = combined.get(name, 0.0) + weight * np.real(np.asarray(value)).astype(float)
+        # rates that move each parameter by about 1 % of its present scale
+        rates = {}
+        for name, g in combined.items():
+            peak = float(np.max(np.abs(g), initial=0.0))
+            scale = max(float(np.max(np.abs(before[name]), initial=0.0)), 1e-3)
+            rates[name] = -0.01 * scale / peak if peak > 0 else 0.0
+        system.program({name: rates[name] * g for name, g in combined.items()})
+        expected = {k: np.asarray(v, dtype=float) for k, v in system.read_params().items()}
+    with ctx.fresh() as system:
+        fused = cast(ContrastSystem, system)
+        ctx.free(system)
+        for beta, weight in phases:
+            system.nudge(beta, ctx.target)
+            _relaxed(system)
+            fused.accumulate_local(weight)
+        fused.program_accumulated(rates)
+        got = {k: np.asarray(v, dtype=float) for k, v in system.read_params().items()}
+        for name in ctx.spec.params:
+            update = float(np.max(np.abs(expected[name] - before[name]), initial=0.0))
+            gap = float(np.max(np.abs(got[name] - expected[name]), initial=0.0))
+            if gap > ctx.atol + 0.01 * update:
+                raise _Failed(f"program_accumulated() left {name!r} {gap:.3g} away from program() of the combined "
+                              f"read_local() (update {update:.3g}; allowed 1 % of it + atol {ctx.atol:g})")
+        _must_raise("program_accumulated() right after program_accumulated() (nothing accumulated)",
+                    RuntimeError, fused.program_accumulated, rates)
+        fused.accumulate_local(1.0)
+        system.clamp(ctx.x)
+        _must_raise("program_accumulated() after a clamp (which starts a new accumulation)",
+                    RuntimeError, fused.program_accumulated, rates)
+        system.nudge(0.0)
+        _relaxed(system)
+        fused.accumulate_local(1.0)
+        _must_raise("program_accumulated() with an unknown parameter name", KeyError,
+                    fused.program_accumulated, {"__no_such_parameter__": 1.0})
+
+
 #: Nudges strong and negative enough to leave no stable equilibrium in an energy-based system.
 UNSTABLE_BETAS = (-1e3, -1e6)
 
@@ -586,6 +654,7 @@ CHECKS: dict[str, tuple[Callable[[_Context], None], bool]] = {
     "snapshot": (check_snapshot, False),
     "restore": (check_restore, True),
     "program": (check_program, True),
+    "contrast": (check_contrast, True),
     "unstable-nudge": (check_unstable_nudge, True),
     "close": (check_close, False),
 }

@@ -85,7 +85,7 @@ class Contrast:
                 n_rows = batch + 2
                 operand = left
                 np.matmul(scale, posts.reshape(phases, -1), out=right[:batch].reshape(-1))
-                right[batch] = float(np.sum(w)) * half
+                right[batch] = sum(self.weights) * half
                 bias_rows = right[:batch]
             else:  # L = [pre_1 .. pre_M; q_pre; 1/(2B)], R = [−w_1 post_1 / B .. −w_M post_M / B; 1/(2B); q]
                 n_rows = rows + 2

@@ -19,7 +19,7 @@ from aeqprop.system import RelaxReport
 
 from .contrast import Contrast
 from .network import Topology, input_voltages, local_gradients, param_names
-from .solver import Coefficients, block_coordinate_descent, diagonals, extrapolate, input_drive
+from .solver import Coefficients, _rows, block_coordinate_descent, diagonals, extrapolate, input_drive
 
 
 class ResistiveNetwork(SimulatedSystem):
@@ -60,6 +60,7 @@ class ResistiveNetwork(SimulatedSystem):
         self._window_fill: dict = {}  # bound-filled buffers of clip_window
         self._clip_conductances()
         self._lows, self._highs = topology.bounds(self._dtype)
+        self._bounds_by_batch: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         self.spec = self._make_spec(
             topology.sizes[0] // 2, topology.sizes[-1],
             param_specs(self._params, bounds={"g": (g_min, g_max)}, units={"g": "S", "b": "A"}), capabilities,
@@ -86,11 +87,12 @@ class ResistiveNetwork(SimulatedSystem):
 
     def relax(self) -> RelaxReport:
         self._require_input("relax")
+        lows, highs = self._bounds_full()
         if self._extrapolate is not None and self._free_state is not None:
-            extrapolate(self._layers, self._free_state, self._extrapolate, self._lows, self._highs)
+            extrapolate(self._layers, self._free_state, self._extrapolate, lows, highs)
         self._extrapolate = None
         return block_coordinate_descent(
-            self._params, self._coefficients(), self._layers, self._lows, self._highs,
+            self._params, self._coefficients(), self._layers, lows, highs,
             self._beta, self._target, self._tol_v, self._max_sweeps,
         )
 
@@ -101,8 +103,9 @@ class ResistiveNetwork(SimulatedSystem):
             raise ValueError(f"step: n must be >= 1, got {n}")
         self._require_input("step")
         self._extrapolate = None  # stepwise dynamics continue from the present state, as a circuit would
+        lows, highs = self._bounds_full()
         return block_coordinate_descent(
-            self._params, self._coefficients(), self._layers, self._lows, self._highs,
+            self._params, self._coefficients(), self._layers, lows, highs,
             self._beta, self._target, self._tol_v, n, exact_sweeps=True,
         )
 
@@ -138,6 +141,18 @@ class ResistiveNetwork(SimulatedSystem):
     def dtype(self) -> np.dtype:
         """The floating-point type of parameters and state."""
         return self._dtype
+
+    def _bounds_full(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The diode bounds repeated over the present batch (cached per batch size; see ``Coefficients.inverse``)."""
+        batch = self._layers[0].shape[0] if self._layers else 0
+        full = self._bounds_by_batch.get(batch)
+        if full is None:
+            if len(self._bounds_by_batch) > 4:
+                self._bounds_by_batch.clear()
+            full = self._bounds_by_batch[batch] = (
+                [_rows(v, batch) for v in self._lows], [_rows(v, batch) for v in self._highs],
+            )
+        return full
 
     def _coefficients(self) -> Coefficients:
         """The solver's coefficients (and their cached reciprocals), kept until parameters change or a clamp."""
