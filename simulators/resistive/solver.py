@@ -106,12 +106,24 @@ def diagonals(params: dict[str, np.ndarray], depth: int) -> list[np.ndarray]:
     diag = []
     for k in range(1, depth + 1):
         g = params[f"g{k}"]
-        d = np.ones(g.shape[0], dtype=g.dtype) @ g
+        d = _ones(g.shape[0], g.dtype) @ g
         if k < depth:
             g_next = params[f"g{k + 1}"]
-            d += g_next @ np.ones(g_next.shape[1], dtype=g_next.dtype)
+            d += g_next @ _ones(g_next.shape[1], g_next.dtype)
         diag.append(d)
     return diag
+
+
+_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of ones, kept (``np.ones`` costs as much as a small GEMV at batch 1)."""
+    ones = _ONES.get((n, dtype))
+    if ones is None:
+        ones = _ONES[(n, dtype)] = np.ones(n, dtype=dtype)
+        ones.flags.writeable = False
+    return ones
 
 
 def extrapolate(
@@ -127,8 +139,11 @@ def extrapolate(
     if any(layer.shape != anchor.shape for layer, anchor in zip(layers, free)):
         return
     for i, (layer, anchor) in enumerate(zip(layers, free)):
-        layer -= anchor
-        layer *= ratio
+        if ratio == -1.0:  # centered EP: 2·free − layer, the same bits as below in one call fewer
+            np.subtract(anchor, layer, out=layer)
+        else:
+            layer -= anchor
+            layer *= ratio
         layer += anchor
         if i < len(layers) - 1:
             np.maximum(layer, lows[i], out=layer)
@@ -146,13 +161,18 @@ def block_coordinate_descent(
     tol_v: float,
     max_sweeps: int,
     exact_sweeps: bool = False,
+    buffers: list[np.ndarray] | None = None,
 ) -> RelaxReport:
     """Relax ``layers`` to the constrained minimum of P + beta/2 ||V_L - y||^2.
 
     ``layers`` (a list of (B, n_k) arrays) is updated in place: its entries are replaced by the new layers.
     With ``exact_sweeps`` it runs exactly ``max_sweeps`` sweeps and reports, rather than raises, when the
-    state has not settled (continual EP moves parameters between such steps).
+    state has not settled (continual EP moves parameters between such steps). ``buffers``: a list the caller
+    keeps between relaxations, holding the spare arrays (filled here when empty or of the wrong shapes); the
+    arrays that held ``layers`` before may then be overwritten by a later relaxation, so a caller must not keep
+    references to them.
     """
+    spare = buffers
     depth = len(layers)
     batch = layers[0].shape[0]
     inv_diag = coeffs.inverse(beta, batch)
@@ -175,7 +195,11 @@ def block_coordinate_descent(
         coeffs.plans[nudge_first] = plan
     # Ping-pong buffers: each layer update writes into its spare array, and the replaced state (once its
     # change has been measured in place) becomes the next spare, so no sweep allocates a full-size array.
-    spare = [np.empty_like(layer) for layer in layers]
+    if not spare or len(spare) != depth or spare[0].shape != layers[0].shape:  # widths are fixed: batch changed
+        spare = [np.empty_like(layer) for layer in layers]
+        if buffers is not None:  # the caller's list itself tracks the ping-pong from here on
+            buffers[:] = spare
+            spare = buffers
     matmul, maximum, minimum, multiply = np.matmul, np.maximum, np.minimum, np.multiply
     subtract, absolute, largest = np.subtract, np.absolute, np.maximum.reduce
     empty = not all([layer.size for layer in layers])

@@ -61,6 +61,7 @@ class ResistiveNetwork(SimulatedSystem):
         self._clip_conductances()
         self._lows, self._highs = topology.bounds(self._dtype)
         self._bounds_by_batch: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        self._spare: list[np.ndarray] = []  # the solver's ping-pong buffers, kept between relaxations
         self.spec = self._make_spec(
             topology.sizes[0] // 2, topology.sizes[-1],
             param_specs(self._params, bounds={"g": (g_min, g_max)}, units={"g": "S", "b": "A"}), capabilities,
@@ -93,7 +94,7 @@ class ResistiveNetwork(SimulatedSystem):
         self._extrapolate = None
         return block_coordinate_descent(
             self._params, self._coefficients(), self._layers, lows, highs,
-            self._beta, self._target, self._tol_v, self._max_sweeps,
+            self._beta, self._target, self._tol_v, self._max_sweeps, buffers=self._spare,
         )
 
     def step(self, n: int = 1) -> RelaxReport:
@@ -106,7 +107,7 @@ class ResistiveNetwork(SimulatedSystem):
         lows, highs = self._bounds_full()
         return block_coordinate_descent(
             self._params, self._coefficients(), self._layers, lows, highs,
-            self._beta, self._target, self._tol_v, n, exact_sweeps=True,
+            self._beta, self._target, self._tol_v, n, exact_sweeps=True, buffers=self._spare,
         )
 
     # --- "contrast": the fused EP step ---------------------------------------------------------------------

@@ -94,3 +94,22 @@ def test_local_gradients_with_workspace_match_fresh_computation(rng) -> None:
             np.testing.assert_allclose(got["g1"], naive, rtol=1e-12, atol=1e-12)
 
 
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (3, 600), (600,), (4,)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_window_clip_against_filled_bounds_equals_np_clip(shape, dtype) -> None:
+    """clip_window with its bound buffers (a full-size array for short rows, one broadcast row for long ones)
+    gives np.clip's bits, NaN included, for both bounds, one bound, and a buffer shared between shapes."""
+    from aeqprop.simulators.core import clip_window
+
+    rng = np.random.default_rng(0)
+    fill: dict = {}
+    for lo, hi in ((0.0, 0.5), (0.1, None), (None, -0.0)):
+        g = rng.normal(size=shape).astype(dtype)
+        g.flat[0] = np.nan
+        params = {"g": g.copy()}
+        clip_window(params, ["g"], lo, hi, fill=fill)
+        want = np.clip(g, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+        np.testing.assert_array_equal(params["g"], want)
+        assert params["g"].dtype == dtype
