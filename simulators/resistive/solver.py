@@ -32,7 +32,8 @@ class Coefficients:
     too, with the sweep plan (layer order and weight arrays): they change only when the parameters do, and a
     relaxation at batch 1 is short enough for their recomputation to show. A Coefficients object is therefore
     valid only while the parameter arrays it was built from are the ones in use (systems rebuild it whenever
-    they program or restore parameters).
+    they program or restore parameters). The sweep plans refer to the parameter arrays, not their values, so
+    a system may hand the same ``plans`` dict to every rebuild while it updates its arrays in place.
     """
 
     diag: list[np.ndarray]  # free layers 1..L, output diagonal WITHOUT the nudge conductance

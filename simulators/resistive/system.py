@@ -62,6 +62,8 @@ class ResistiveNetwork(SimulatedSystem):
         self._lows, self._highs = topology.bounds(self._dtype)
         self._bounds_by_batch: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
         self._spare: list[np.ndarray] = []  # the solver's ping-pong buffers, kept between relaxations
+        # sweep plans hold the parameter arrays themselves: valid until an array is replaced (restore)
+        self._plans: dict[bool, list] = {}
         self.spec = self._make_spec(
             topology.sizes[0] // 2, topology.sizes[-1],
             param_specs(self._params, bounds={"g": (g_min, g_max)}, units={"g": "S", "b": "A"}), capabilities,
@@ -130,6 +132,7 @@ class ResistiveNetwork(SimulatedSystem):
         self._params_changed()
 
     def restore(self, snapshot: Mapping[str, np.ndarray]) -> None:
+        self._plans.clear()  # new parameter arrays
         super().restore(snapshot)
         self._contrast.clear()
 
@@ -162,7 +165,7 @@ class ResistiveNetwork(SimulatedSystem):
                 self._diag = diagonals(self._params, self._topology.depth)
             if self._drive is None:
                 self._drive = input_drive(self._params, self._v_in)
-            self._coeffs = Coefficients(diag=self._diag, drive=self._drive)
+            self._coeffs = Coefficients(diag=self._diag, drive=self._drive, plans=self._plans)
         return self._coeffs
 
     def _state_sizes(self) -> list[int]:
@@ -193,6 +196,7 @@ class ResistiveNetwork(SimulatedSystem):
         """Put new values of the named parameters into the circuit (cast to :attr:`dtype`, no window applied)."""
         for name, value in values.items():
             self._params[name] = value.astype(self._dtype)
+        self._plans.clear()  # new parameter arrays
         self._invalidate()
 
     def _apply_window(self) -> None:
