@@ -27,8 +27,8 @@ class Contrast:
     """The phases of one batch (node voltages per layer, weights), held until they are programmed.
 
     Buffers are kept between batches (no allocation per batch once the batch size and phase count settle).
-    ``stacks[k]`` holds layer k+1's voltages of every phase, (phases, B, n), with two spare rows at the end
-    so that it serves directly as the next layer's left GEMM operand.
+    ``_stacks[k]`` holds layer k+1's voltages of every phase, phase after phase (rows m·B … (m+1)·B − 1), with
+    two spare rows after the last phase so that it serves directly as the next layer's left GEMM operand.
     """
 
     def __init__(self) -> None:
@@ -52,6 +52,7 @@ class Contrast:
         batch = layers[0].shape[0]
         if batch != self._batch or m >= self._cap or len(layers) != len(self._stacks):
             self._grow(layers, batch, m)
+            m = len(self.weights)  # 0 when the held phases were of another batch size
         for stack, layer in zip(self._stacks, layers):
             np.copyto(stack[m * batch : (m + 1) * batch], layer)
         self.weights.append(weight)
