@@ -26,6 +26,8 @@ hidden = [8]
 outputs = 10
 input_gain = 4.0
 tol_v = 1e-10
+# the served board programs increments (no fused step), so the direct run takes the same separate path
+offers = ["local", "program", "stepwise"]
 [algorithm]
 kind = "ep"
 estimator = "centered"
