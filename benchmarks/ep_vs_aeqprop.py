@@ -1,16 +1,18 @@
-"""Classic EP vs Agnostic EP on the same Hopfield network: same sizes, energy, initial weights, batch, data order.
+"""Classic EP vs Agnostic EP side by side on one network: same sizes, energy, seed, batch and data order.
 
-Runs two protocols one after the other — a ``hopfield`` one trained by classic EP (measured ∂E/∂θ, programmed
-SGD increments) and a ``hopfield-floating`` one trained by Aeqprop (the parameters' own drift, held by the
-homeostat) — on the same data, and records for each: test accuracy after every ``--eval-every`` training samples
-and after each epoch, training seconds per epoch (evaluation excluded, timed separately), relaxations and
-homeostasis iterations per batch, and for Aeqprop what the stability guard measured (ε used, probed ε·λ).
+Runs two protocols one after the other — one trained by classic EP (measured ∂E/∂θ, programmed SGD increments;
+e.g. kind ``hopfield`` or ``resistive``) and one trained by Aeqprop (the parameters' own drift, held by the
+homeostat; kind ``hopfield-floating`` or ``resistive-floating``) — on the same data, and records for each: test
+accuracy after every ``--eval-every`` training samples and after each epoch, training seconds per epoch
+(evaluation excluded, timed separately), relaxations and homeostasis iterations per batch, and for Aeqprop what
+the stability guard measured (ε used, probed ε·λ).
 
-    OPENBLAS_NUM_THREADS=1 AEQPROP_DATA=/path/to/datasets python benchmarks/hopfield_ep_vs_aeqprop.py \
+    OPENBLAS_NUM_THREADS=1 AEQPROP_DATA=/path/to/datasets python benchmarks/ep_vs_aeqprop.py \
         --ep protocols/mnist-hopfield-512.toml --aeqprop protocols/mnist-aeqprop-512.toml \
         --set data.train_limit=20000 --eval-every 10000 --name hopfield_mnist_20k
 
-Both protocols must agree on the system's sizes, the seed and the batch size (checked). On a shared machine the
+Both protocols must agree on the system's sizes, the seed and the batch size (checked); settings only one kind
+has (``init_abs``, ``coupling_eps``) are listed in the JSON under ``differences``. On a shared machine the
 timings are upper bounds; their ratio is the figure to read.
 """
 
@@ -37,16 +39,22 @@ def _load(path: str, overrides: list[str]) -> Protocol:
     return protocol
 
 
-def _same_network(ep: Protocol, aeq: Protocol) -> None:
-    """Refuse a comparison that is not like-for-like."""
-    for field in ("inputs", "hidden", "outputs", "init_gain", "bias_init", "dtype"):
-        a, b = getattr(ep.system, field), getattr(aeq.system, field)
+SHARED = ("inputs", "hidden", "outputs", "input_gain", "init_gain", "bias_init", "g_min", "g_max", "dtype")
+
+
+def _same_network(ep: Protocol, aeq: Protocol) -> dict[str, Any]:
+    """Refuse a comparison that is not like-for-like; return the settings only one of the two kinds has."""
+    for field in SHARED:
+        a, b = getattr(ep.system, field, None), getattr(aeq.system, field, None)
         if a != b:
             raise SystemExit(f"system.{field} differs: {a} (EP) vs {b} (Aeqprop)")
     for field in ("seed", "batch_size", "epochs"):
         a, b = getattr(ep.run, field), getattr(aeq.run, field)
         if a != b:
             raise SystemExit(f"run.{field} differs: {a} (EP) vs {b} (Aeqprop)")
+    mine, theirs = ep.system.model_dump(), aeq.system.model_dump()
+    return {"ep_only": {k: v for k, v in mine.items() if k not in theirs},
+            "aeqprop_only": {k: v for k, v in theirs.items() if k not in mine}}
 
 
 def run(protocol: Protocol, eval_every: int | None) -> dict[str, Any]:
@@ -79,7 +87,7 @@ def run(protocol: Protocol, eval_every: int | None) -> dict[str, Any]:
                 holds += report.homeostasis_iterations
                 correct += int(np.count_nonzero(report.outputs.argmax(axis=1) == data.y_train[idx]))
                 seen += len(idx)
-                if eval_every and seen % eval_every == 0 and b + batch < n:
+                if eval_every and seen // eval_every > (seen - len(idx)) // eval_every and b + batch < n:
                     test()
         except AeqpropError as exc:
             error = f"epoch {epoch}, sample {seen}: {exc}"
@@ -101,14 +109,14 @@ def run(protocol: Protocol, eval_every: int | None) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ep", required=True, help="classic-EP protocol on kind 'hopfield'")
-    parser.add_argument("--aeqprop", required=True, help="Aeqprop protocol on kind 'hopfield-floating'")
+    parser.add_argument("--ep", required=True, help="classic-EP protocol (e.g. kind 'hopfield', 'resistive')")
+    parser.add_argument("--aeqprop", required=True, help="Aeqprop protocol (its floating twin)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="applied to both protocols")
     parser.add_argument("--eval-every", type=int, default=None, help="also test after every N training samples")
-    parser.add_argument("--name", default="hopfield_ep_vs_aeqprop")
+    parser.add_argument("--name", default="ep_vs_aeqprop")
     args = parser.parse_args()
     ep, aeq = _load(args.ep, args.overrides), _load(args.aeqprop, args.overrides)
-    _same_network(ep, aeq)
+    differences = _same_network(ep, aeq)
     results = {"ep": run(ep, args.eval_every), "aeqprop": run(aeq, args.eval_every)}
     ratio = []
     for e, a in zip(results["ep"]["epochs"], results["aeqprop"]["epochs"]):
@@ -116,7 +124,7 @@ def main() -> None:
                       "ep_train_s": e["train_s"], "aeqprop_train_s": a["train_s"],
                       "time_ratio": a["train_s"] / e["train_s"] if e["train_s"] else None})
     payload = {
-        "benchmark": args.name, "side_by_side": ratio, **results,
+        "benchmark": args.name, "side_by_side": ratio, "differences": differences, **results,
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "peak_rss_mb": peak_rss_mb(), "machine": machine(),
         "note": "shared 2-core machine under load from other jobs (nice 19): timings are upper bounds",
