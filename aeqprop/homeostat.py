@@ -153,8 +153,9 @@ class Homeostat:
         Each group in turn: move its knobs by a small random δ (others fixed), relax, read Δθ, and take the
         excess Δθ − δ on the responding knobs as the next direction (see :func:`_excess`); ⟨Δθ, δ⟩/⟨δ, δ⟩ of the
         last step estimates the top eigenvalue of the group's block of (I + ε∇²F)⁻¹. Unlike the response along a
-        hold's correction, it is not mixed with the other groups' moves. Then the same with every group's knobs at once (key :data:`JOINT`): the whole held point's top
-        response. ``u`` is left as found and the system relaxed there. Returns (responses, relaxations, sweeps).
+        hold's correction, it is not mixed with the other groups' moves. Then the same with every group's knobs
+        at once (key :data:`JOINT`): the whole held point's top response. ``u`` is left as found and the system
+        relaxed there. Returns (responses, relaxations, sweeps).
         """
         base = self.read(system)
         rng = np.random.default_rng(seed)
