@@ -1,12 +1,14 @@
 """Agnostic equilibrium propagation (Aeqprop; Scellier, Mishra, Bengio, Ollivier 2022; docs/science.md §2).
 
-The controller computes no update at all. The parameters θ are physical degrees of freedom that relax with the
+The controller computes no gradient (at most it scales a measured drift). The parameters θ are physical degrees
+of freedom that relax with the
 state, held by control knobs u. Per batch:
 
 1. clamp x, nudge β₁, relax;
 2. **homeostasis**: adjust u by feedback from the *measured* θ until θ is back at its set point;
 3. freeze u, nudge β₂, relax: θ drifts by ≈ −ε·(β₂ − β₁)·(I + ε∇²F)⁻¹∇L, a gradient step performed by the
-   system's own relaxation. The drifted θ becomes the next set point.
+   system's own relaxation. The drifted θ becomes the next set point (with ``drift_gain`` G, the held θ plus G
+   times the measured drift: a learning rate G·ε·Δβ with ε small enough to stay far inside the bound below).
 
 Variants (β₁, β₂): optimistic (0, β), pessimistic (−β, 0), centered (−β/2, +β/2). The rule needs only the
 capability ``homeostatic`` (clamp, nudge, relax, read_outputs, read_params, set_controls): it never sees an
