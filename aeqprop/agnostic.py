@@ -1,8 +1,7 @@
 """Agnostic equilibrium propagation (Aeqprop; Scellier, Mishra, Bengio, Ollivier 2022; docs/science.md §2).
 
 The controller computes no gradient (at most it scales a measured drift). The parameters θ are physical degrees
-of freedom that relax with the
-state, held by control knobs u. Per batch:
+of freedom that relax with the state, held by control knobs u. Per batch:
 
 1. clamp x, nudge β₁, relax;
 2. **homeostasis**: adjust u by feedback from the *measured* θ until θ is back at its set point;
