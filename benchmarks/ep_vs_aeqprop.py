@@ -4,7 +4,8 @@ Runs two protocols one after the other — one trained by classic EP (measured �
 e.g. kind ``hopfield`` or ``resistive``) and one trained by Aeqprop (the parameters' own drift, held by the
 homeostat; kind ``hopfield-floating`` or ``resistive-floating``) — on the same data, and records for each: test
 accuracy after every ``--eval-every`` training samples and after each epoch, training seconds per epoch
-(evaluation excluded, timed separately), relaxations and homeostasis iterations per batch, and for Aeqprop what
+(evaluation excluded, timed separately; wall clock and this process's CPU time, which load from other jobs
+disturbs less), relaxations and homeostasis iterations per batch, and for Aeqprop what
 the stability guard measured (ε used, probed ε·λ).
 
     OPENBLAS_NUM_THREADS=1 AEQPROP_DATA=/path/to/datasets python benchmarks/ep_vs_aeqprop.py \
@@ -75,13 +76,14 @@ def run(protocol: Protocol, eval_every: int | None) -> dict[str, Any]:
 
     for epoch in range(1, protocol.run.epochs + 1):
         order = parts.shuffle_rng.permutation(n)
-        train_s, relaxations, holds, correct, batches = 0.0, 0, 0, 0, 0
+        train_s, cpu_s, relaxations, holds, correct, batches = 0.0, 0.0, 0, 0, 0, 0
         try:
             for b in range(0, n, batch):
                 idx = order[b : b + batch]
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 report = parts.rule.train_step(parts.system, data.x_train[idx], targets[idx])
                 train_s += time.perf_counter() - t0
+                cpu_s += time.process_time() - c0
                 batches += 1
                 relaxations += report.relaxations
                 holds += report.homeostasis_iterations
@@ -97,7 +99,7 @@ def run(protocol: Protocol, eval_every: int | None) -> dict[str, Any]:
         acc = None if error else test()
         epochs.append({
             "epoch": epoch, "test_accuracy": acc, "train_accuracy": correct / max(1, seen - (epoch - 1) * n),
-            "train_s": train_s, "relaxations_per_batch": relaxations / max(1, batches),
+            "train_s": train_s, "train_cpu_s": cpu_s, "relaxations_per_batch": relaxations / max(1, batches),
             "homeostasis_iterations_per_batch": holds / max(1, batches), "rule": extra,
         })
         print(f"{protocol.system.kind} epoch {epoch}: test {acc}, {train_s:.1f} s training", flush=True)
@@ -122,7 +124,8 @@ def main() -> None:
     for e, a in zip(results["ep"]["epochs"], results["aeqprop"]["epochs"]):
         ratio.append({"epoch": e["epoch"], "ep_test": e["test_accuracy"], "aeqprop_test": a["test_accuracy"],
                       "ep_train_s": e["train_s"], "aeqprop_train_s": a["train_s"],
-                      "time_ratio": a["train_s"] / e["train_s"] if e["train_s"] else None})
+                      "time_ratio": a["train_s"] / e["train_s"] if e["train_s"] else None,
+                      "cpu_ratio": a["train_cpu_s"] / e["train_cpu_s"] if e["train_cpu_s"] else None})
     payload = {
         "benchmark": args.name, "side_by_side": ratio, "differences": differences, **results,
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
