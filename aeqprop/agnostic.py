@@ -1,12 +1,13 @@
 """Agnostic equilibrium propagation (Aeqprop; Scellier, Mishra, Bengio, Ollivier 2022; docs/science.md §2).
 
-The controller computes no update at all. The parameters θ are physical degrees of freedom that relax with the
-state, held by control knobs u. Per batch:
+The controller computes no gradient (at most it scales a measured drift). The parameters θ are physical degrees
+of freedom that relax with the state, held by control knobs u. Per batch:
 
 1. clamp x, nudge β₁, relax;
 2. **homeostasis**: adjust u by feedback from the *measured* θ until θ is back at its set point;
 3. freeze u, nudge β₂, relax: θ drifts by ≈ −ε·(β₂ − β₁)·(I + ε∇²F)⁻¹∇L, a gradient step performed by the
-   system's own relaxation. The drifted θ becomes the next set point.
+   system's own relaxation. The drifted θ becomes the next set point (with ``drift_gain`` G, the held θ plus G
+   times the measured drift: a learning rate G·ε·Δβ with ε small enough to stay far inside the bound below).
 
 Variants (β₁, β₂): optimistic (0, β), pessimistic (−β, 0), centered (−β/2, +β/2). The rule needs only the
 capability ``homeostatic`` (clamp, nudge, relax, read_outputs, read_params, set_controls): it never sees an
@@ -182,7 +183,10 @@ class AgnosticEP:
         decay: float = 1.0,
         reads: int = 1,
         guard: StabilityGuard | None = None,
+        drift_gain: float = 1.0,
     ) -> None:
+        if not (math.isfinite(drift_gain) and drift_gain > 0):
+            raise ValueError(f"drift_gain must be a positive number, got {drift_gain}")
         self.variant = variant
         self.beta = beta
         self.beta1, self.beta2 = nudges(variant, beta)
@@ -195,10 +199,12 @@ class AgnosticEP:
         self.decay = decay
         self.reads = reads
         self.guard = guard
+        self.drift_gain = drift_gain
         self.epoch = 0
         self.set_point: Arrays | None = None
         self.controls: Arrays | None = None
         self.last_hold: HoldReport | None = None
+        self._theta_held: Arrays | None = None  # θ as measured at the end of the last hold
         self._coupling_eps: dict[str, float] | None = None
         self._steps = 0
         self._alarm = False
@@ -236,7 +242,7 @@ class AgnosticEP:
             outputs = system.read_outputs(self.reads)
         system.nudge(self.beta2, target)
         sweeps += system.relax().sweeps
-        self.set_point = self.homeostat.read(system)
+        self.set_point = self._next_set_point(system, self.homeostat.read(system))
         self._steps += 1
         self._after_hold(system, hold)
         return StepReport(outputs=outputs, relaxations=relaxations, sweeps=sweeps, homeostasis_iterations=iterations)
@@ -275,7 +281,8 @@ class AgnosticEP:
         retries = 0
         while True:
             try:
-                _, hold = self.homeostat.hold(system, self._knobs(), self._held(), self.homeostat.read(system))
+                self._theta_held, hold = self.homeostat.hold(
+                    system, self._knobs(), self._held(), self.homeostat.read(system))
                 return hold
             except NotHeld as exc:
                 if self.guard is None or self.base_eps is None or retries >= self.guard.retries or not exc.groups:
@@ -284,6 +291,25 @@ class AgnosticEP:
                 self.guard.reduce({name: 0.5 for name in exc.groups}, self._eps(), self.scheduled_eps())
                 self._apply_coupling(system)
                 system.relax()
+
+    def _next_set_point(self, system: HomeostaticSystem, drifted: Arrays) -> Arrays:
+        """θ₁ + G·(θ₂ − θ₁): the measured drift under frozen knobs, times the drift gain G (G = 1: θ₂ itself).
+
+        Both θ₁ (end of the hold) and θ₂ are measured at the same knobs, so the hold's residual error cancels
+        and only the physics' own step is amplified. A set point past a declared bound is put on the bound (a
+        projected step): the knob could never hold it there.
+        """
+        if self.drift_gain == 1.0 or self._theta_held is None:
+            return drifted
+        gain, held, specs = self.drift_gain, self._theta_held, system.spec.params
+        out = {}
+        for name, value in drifted.items():
+            point = held[name] + gain * (value - held[name])
+            lo, hi = specs[name].bounds if name in specs else (None, None)
+            if lo is not None or hi is not None:
+                np.clip(point, lo, hi, out=point)
+            out[name] = point
+        return out
 
     def _after_hold(self, system: HomeostaticSystem, hold: HoldReport) -> None:
         self.last_hold = hold
@@ -429,6 +455,9 @@ class AeqpropConfig(RuleSettings):
     eps_bias: Rate | list[Rate] | None = Field(default=None, description="eps of the biases (default: eps).")
     decay: float = Field(default=1.0, gt=0, le=1, description="Multiply every eps by this after each epoch.")
     reads: Reads = Field(default=1, description="Repeated reads averaged per output measurement.")
+    drift_gain: float = Field(default=1.0, gt=0, description="The next set point is the held theta plus this "
+                              "multiple of the measured drift: the step is drift_gain*eps*(beta2-beta1)*gradient, "
+                              "a learning rate beyond what eps alone can hold (eps*lambda < 1).")
     homeostasis: HomeostasisConfig = Field(default_factory=HomeostasisConfig)
 
     @model_validator(mode="after")
@@ -463,7 +492,7 @@ class AeqpropConfig(RuleSettings):
         homeostat = Homeostat(h.tolerance, h.max_iterations, h.adaptive, h.max_gain, h.reads, h.stop_after)
         eps = group_eps(system.spec.params, self.eps, self.eps_bias)
         guard = None if h.margin is None else StabilityGuard(h.margin, h.probe_every)
-        return AgnosticEP(self.variant, self.beta, homeostat, eps, self.decay, self.reads, guard)
+        return AgnosticEP(self.variant, self.beta, homeostat, eps, self.decay, self.reads, guard, self.drift_gain)
 
 
 __all__ = [

@@ -6,6 +6,8 @@ On a small floating Hopfield network (the rule sees only the contract), for each
 - the first-order prediction −εΔβ(I + ε∇²F)⁻¹∇L (∇²F by finite differences of ∂E/∂θ at the free equilibrium).
 With the stability guard on (``adaptive_rows``), the same comparison after the guard has set ε from the measured
 response (5 warm-up steps on the batch, then the measured step, gradient taken where that step starts).
+With a drift gain G (``gain_rows``): the set point moves by G times the measured drift; the step must keep
+its direction (cosine) and be G times the plain step.
 Writes benchmarks/results/aeqprop_gradient.json and .png.
 
     python benchmarks/aeqprop_gradient.py
@@ -77,9 +79,11 @@ def main() -> None:
                 print(f"{variant:11s} beta={beta:<6g} eps={eps:<6g} cos(grad)={row['cos_gradient']:.5f} "
                       f"cos(1st order)={row['cos_first_order']:.6f} holds={row['homeostasis_iterations']}")
     adaptive = adaptive_rows(x, y)
+    gains = gain_rows(x, y, grad)
     payload = {
         "benchmark": "aeqprop_gradient",
         "adaptive_rows": adaptive,
+        "gain_rows": gains,
         "network": "floating Hopfield 5-6-3, batch 8, float64; oracle: central finite differences (step 1e-6)",
         "betas": list(BETAS), "epsilons": list(EPSILONS),
         "first_order_prediction": "-eps * (beta2 - beta1) * (I + eps * hessian_F)^-1 grad_L",
@@ -109,6 +113,26 @@ def adaptive_rows(x: np.ndarray, y: np.ndarray) -> list[dict]:
             rows.append(row)
             print(f"guard {variant:11s} beta={beta:<6g} eps={eps:<6g} used={min(used.values()):.3g} "
                   f"cos(grad)={row['cos_gradient']:.6f}")
+    return rows
+
+
+def gain_rows(x: np.ndarray, y: np.ndarray, grad: np.ndarray) -> list[dict]:
+    """Cosine and length of one step with drift gain G ∈ {1, 10, 100} at small β, ε (same start as ``rows``)."""
+    rows = []
+    beta, eps = 1e-3, 1e-4
+    for variant in VARIANTS:
+        b1, b2 = nudges(variant, beta)
+        for gain in (1.0, 10.0, 100.0):
+            net = network()
+            rule = AgnosticEP(variant, beta, Homeostat(tolerance=1e-13, max_iterations=300),
+                              eps={name: eps for name in net.spec.params}, drift_gain=gain)
+            drift = oracle.flatten(rule.step(net, x, y))
+            row = {"variant": variant, "beta": beta, "eps": eps, "drift_gain": gain, "cos_gradient": cos(drift, -grad),
+                   "norm_ratio_to_gain_times_gradient_step": float(
+                       np.linalg.norm(drift) / np.linalg.norm(gain * eps * (b2 - b1) * grad))}
+            rows.append(row)
+            print(f"gain {variant:11s} G={gain:<5g} cos(grad)={row['cos_gradient']:.6f} "
+                  f"|step|/|G eps dbeta grad|={row['norm_ratio_to_gain_times_gradient_step']:.4f}")
     return rows
 
 

@@ -245,3 +245,32 @@ def test_probe_measures_the_top_response_of_each_group() -> None:
         top = max(abs(np.linalg.eigvals(np.array(cols).T)))
         assert responses[name] == pytest.approx(top, rel=0.02), name
     assert relaxations == 61 + 62  # 30 per group, 62 jointly, one to return
+
+
+def test_probe_finds_the_top_response_of_a_large_group_in_three_iterations() -> None:
+    """A group of 32,768 floating conductances (digits-size resistive network, 40 V, a quarter of its knobs
+    resting on their stop at 0): power iteration on the response R itself gains only R's top/bulk ratio per step
+    and read ε·λ = 0.007 after 3 iterations where it is 0.33; iterating on the excess response (R − I) over the
+    responding knobs reads within 20 % of the 30-iteration figure (0.30 vs 0.36) already after 3."""
+    from aeqprop.simulators.resistive import FloatingResistiveConfig
+
+    from aeqprop.data import load_digits
+
+    cfg = FloatingResistiveConfig(inputs=64, hidden=[256], outputs=10, input_gain=40.0, init_abs=True, tol_v=1e-9,
+                                  tol_param=1e-11, max_rounds=20_000)
+    net = cfg.build(np.random.default_rng(0))
+    net.set_coupling({name: 5e-5 for name in net.spec.params})
+    homeostat = Homeostat(tolerance=1e-9, max_iterations=200)
+    u = {k: v.copy() for k, v in net._coupling.u.items()}
+    set_point = net.read_params()
+    net.clamp(load_digits().x_train[:4])
+    net.nudge(0.0)
+    net.relax()
+    _, hold = homeostat.hold(net, u, set_point, net.read_params())
+    assert hold.stopped.get("g1", 0) > 100  # the case that matters: many knobs on their stop
+    quick, _, _ = homeostat.probe(net, u, iterations=3)
+    slow, _, _ = homeostat.probe(net, u, iterations=30)
+    kappa = {k: 1 - 1 / v for k, v in slow.items()}
+    assert kappa["g1"] > 0.3
+    assert 1 - 1 / quick["g1"] == pytest.approx(kappa["g1"], rel=0.2)
+    assert 1 - 1 / quick["(joint)"] == pytest.approx(kappa["(joint)"], rel=0.2)

@@ -78,3 +78,38 @@ def test_resistive_floating_drift_aligns_with_true_gradient() -> None:
     rule = AgnosticEP("centered", 1e-2, Homeostat(tolerance=1e-14, max_iterations=100))
     drift = flat(rule.step(net, x, y))
     assert cos(drift, -grad) >= 0.99
+
+
+def test_drift_gain_scales_the_step_and_keeps_its_direction() -> None:
+    """A drift gain G moves the set point by G times the measured drift: same direction as −∇L, G times longer
+    (θ₁ and θ₂ are read at the same knobs, so the hold's residual is not amplified)."""
+    x, y = batch()
+    drifts = {}
+    for gain in (1.0, 50.0):
+        net, eps = hopfield(1e-4)
+        rule = AgnosticEP("centered", 1e-2, Homeostat(tolerance=1e-13, max_iterations=100), eps=eps, drift_gain=gain)
+        drifts[gain] = flat(rule.step(net, x, y))
+    grad = flat(hopfield_oracle.gradient_fd(hopfield(1e-4)[0], x, y))
+    assert cos(drifts[50.0], -grad) >= 0.999
+    np.testing.assert_allclose(drifts[50.0], 50.0 * drifts[1.0], rtol=1e-6, atol=1e-9 * np.abs(drifts[50.0]).max())
+
+
+def test_drift_gain_puts_a_set_point_past_a_declared_bound_on_the_bound() -> None:
+    """Conductances are declared ≥ 0: an amplified step that would take one below 0 leaves its set point at 0."""
+    rng = np.random.default_rng(6)
+    topology = Topology((8, 6, 3), 2.0)
+    params = {"g1": rng.uniform(0.0, 0.02, (8, 6)), "g2": rng.uniform(0.2, 1.0, (6, 3)) / np.sqrt(6),
+              "b1": np.zeros(6), "b2": np.zeros(3)}
+    net = FloatingResistiveNetwork(topology, params, {name: 1e-3 for name in params}, tol_v=1e-12, tol_param=1e-13)
+    x, _ = batch(n=6, n_in=4)
+    y = rng.uniform(-0.2, 0.2, (6, 3))
+    rule = AgnosticEP("centered", 0.5, Homeostat(tolerance=1e-10, max_iterations=200), drift_gain=1e4)
+    rule.step(net, x, y)
+    g1 = rule.set_point["g1"]
+    assert g1.min() == 0.0 and np.count_nonzero(g1 == 0.0) > 0
+    assert np.all(g1 >= 0.0)
+
+
+def test_drift_gain_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="drift_gain"):
+        AgnosticEP("centered", 0.1, Homeostat(), drift_gain=0.0)

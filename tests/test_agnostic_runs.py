@@ -94,3 +94,28 @@ batch_size = 16
     assert summary["test_accuracy"] >= 0.3
     assert lines[-1]["train_loss"] < lines[0]["train_loss"]
     assert all(l["homeostasis_iterations_per_batch"] >= 1 for l in lines)
+
+
+def _resistive_digits(gain: float) -> float:
+    """Test accuracy after 2 epochs of the floating resistive network (64x2-64-10, 40 V) on 400 digits."""
+    raw = {
+        "version": 1,
+        "system": {"kind": "resistive-floating", "inputs": 64, "hidden": [64], "outputs": 10, "input_gain": 40.0,
+                   "init_abs": True, "tol_v": 1e-8, "tol_param": 1e-11, "max_rounds": 5000},
+        "algorithm": {"kind": "aeqprop", "variant": "centered", "beta": 1.0, "eps": 2e-6, "drift_gain": gain,
+                      "homeostasis": {"tolerance": 1e-7, "max_iterations": 100}},
+        "run": {"epochs": 2, "seed": 0, "batch_size": 4},
+    }
+    parts = build(validate_raw(raw, "test"))
+    settings = TrainSettings(epochs=2, batch_size=4, log=None, progress=False)
+    trainer = Trainer(parts.system, parts.rule, load_digits().limit(400, 200), settings, parts.shuffle_rng, None)
+    trainer.fit()
+    return trainer.state.history[-1]["test_accuracy"]
+
+
+def test_drift_gain_gives_the_floating_resistive_network_classic_eps_learning_rate() -> None:
+    """At 40 V the stability bound holds ε to ~10⁻⁵ and the step ε·β·∇L is then far too small to learn; a drift
+    gain of 25,000 on ε = 2·10⁻⁶ makes it classic EP's 0.05. Measured: 82.5 % after 2 epochs on 400 digits,
+    against 13.0 % without the gain (no learning)."""
+    assert _resistive_digits(1.0) < 0.2
+    assert _resistive_digits(25_000.0) > 0.6

@@ -33,6 +33,8 @@ SIMULATED = {
     "resistive": {"inputs": 3, "hidden": [4], "outputs": 2, "bias_init": 0.1, "g_max": 2.0},
     "resistive[program only]": {"inputs": 3, "hidden": [4], "outputs": 2, "offers": ["program"]},
     "resistive-floating": {"inputs": 3, "hidden": [4], "outputs": 2, "bias_init": 0.1},
+    "hopfield": {"inputs": 3, "hidden": [4], "outputs": 2, "bias_init": 0.1},
+    "hopfield[program only]": {"inputs": 3, "hidden": [4], "outputs": 2, "offers": ["program"]},
     "hopfield-floating": {"inputs": 3, "hidden": [4], "outputs": 2, "bias_init": 0.1},
     "smooth": {"inputs": 3, "hidden": [4], "outputs": 2},
     "smooth[no complex]": {"inputs": 3, "hidden": [4], "outputs": 2,

@@ -1,4 +1,4 @@
-"""Oracle of the floating Hopfield network, for tests and benchmarks only: true loss, gradient, curvature.
+"""Oracle of the Hopfield networks (floating or fixed), for tests and benchmarks only: true loss, gradient, curvature.
 
 Learning rules never see this module. It evaluates the network with its parameters *fixed* (no floating, no
 coupling), solving with a tight tolerance no physical system would allow: L(θ) = ½ mean ‖s⁰_L(θ) − y‖²,
@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fixed import HopfieldNetwork
 from .network import energy_gradients
 from .solver import block_coordinate_descent
 from .system import FloatingHopfield
 
+Net = FloatingHopfield | HopfieldNetwork
+
 
 def equilibrium(
-    net: FloatingHopfield,
+    net: Net,
     x: np.ndarray,
     params: dict[str, np.ndarray] | None = None,
     beta: float = 0.0,
@@ -32,7 +35,7 @@ def equilibrium(
     return layers
 
 
-def loss(net: FloatingHopfield, x: np.ndarray, y: np.ndarray, params: dict[str, np.ndarray] | None = None) -> float:
+def loss(net: Net, x: np.ndarray, y: np.ndarray, params: dict[str, np.ndarray] | None = None) -> float:
     """True loss: mean over the batch of ½‖s_L − y‖² at the free equilibrium."""
     layers = equilibrium(net, x, params)
     return float(0.5 * np.mean(np.sum((layers[-1] - y) ** 2, axis=1)))
@@ -50,7 +53,7 @@ def _unflat(template: dict[str, np.ndarray], flat: np.ndarray) -> dict[str, np.n
     return out
 
 
-def gradient_fd(net: FloatingHopfield, x: np.ndarray, y: np.ndarray, step: float = 1e-6) -> dict[str, np.ndarray]:
+def gradient_fd(net: Net, x: np.ndarray, y: np.ndarray, step: float = 1e-6) -> dict[str, np.ndarray]:
     """dL/dθ by central finite differences over every parameter entry (small networks only)."""
     base = net.read_params()
     flat = _flat(base)
@@ -63,7 +66,7 @@ def gradient_fd(net: FloatingHopfield, x: np.ndarray, y: np.ndarray, step: float
     return _unflat(base, grad)
 
 
-def free_energy_hessian_fd(net: FloatingHopfield, x: np.ndarray, step: float = 1e-6) -> np.ndarray:
+def free_energy_hessian_fd(net: Net, x: np.ndarray, step: float = 1e-6) -> np.ndarray:
     """∇²F (flattened parameters, w1..wL then b1..bL) by central differences of ∂E/∂θ at the free equilibrium."""
     base = net.read_params()
     flat = _flat(base)
