@@ -76,11 +76,11 @@ def make_system(settings: SystemSettings | str, *, seed: int = 0, **fields: Any)
 
 def make_rule(settings: RuleSettings | str, system: PhysicalSystem, *, seed: int = 0,
               lr: float | list[float] | None = None, lr_bias: float | list[float] | None = None,
-              decay: float = 1.0, **fields: Any) -> LearningRule:
+              decay: float = 1.0, momentum: float = 0.0, nesterov: bool = False, **fields: Any) -> LearningRule:
     """Build a learning rule for ``system`` by kind (``make_rule("ep", system, lr=0.05, beta=0.5)``).
 
-    ``lr``/``lr_bias``/``decay`` make the SGD optimizer of rules that need one (``ep``, ``cep``); the rule's
-    own fields are keyword arguments. Random draws follow ``run.seed = seed``.
+    ``lr``/``lr_bias``/``decay``/``momentum``/``nesterov`` make the SGD optimizer of rules that need one (``ep``,
+    ``cep``); the rule's own fields are keyword arguments. Random draws follow ``run.seed = seed``.
     """
     rule: RuleSettings = (settings if isinstance(settings, RuleSettings)
                           else rule_settings(settings).model_validate({**fields, "kind": settings}))
@@ -89,7 +89,7 @@ def make_rule(settings: RuleSettings | str, system: PhysicalSystem, *, seed: int
     if rule.needs_optimizer():
         if lr is None:
             raise ProtocolError(f"algorithm {rule.kind!r} needs a learning rate: pass lr=...")
-        optimizer = SGD(system.spec.params, lr, lr_bias, decay)
+        optimizer = SGD(system.spec.params, lr, lr_bias, decay, momentum, nesterov)
     elif lr is not None:
         raise ProtocolError(f"algorithm {rule.kind!r} has no optimizer: it takes no lr")
     return rule.build(system, optimizer, np.random.default_rng(_streams(seed)[1]))

@@ -55,6 +55,15 @@ class SGDConfig(Section):
     lr: Rate | list[Rate] = Field(description="Learning rate of the weights: one value or one per layer.")
     lr_bias: Rate | list[Rate] | None = Field(default=None, description="Rates of the biases (default: lr).")
     decay: float = Field(default=1.0, gt=0, le=1, description="Multiply every rate by this after each epoch.")
+    momentum: float = Field(default=0.0, ge=0, lt=1, description=(
+        "Momentum m as in torch.optim.SGD: v = m*v + g, step -lr*v (0: plain SGD). The velocity is checkpointed."))
+    nesterov: bool = Field(default=False, description="Nesterov momentum: step -lr*(g + m*v); needs momentum > 0.")
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> SGDConfig:
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov needs momentum > 0")
+        return self
 
 
 class RunConfig(Section):
@@ -287,7 +296,8 @@ def _assemble(protocol: Protocol, system: PhysicalSystem, rule_seq: np.random.Se
               shuffle_seq: np.random.SeedSequence) -> Components:
     system.spec.require(protocol.algorithm.requires(), f"algorithm {protocol.algorithm.kind!r}")
     opt = protocol.optimizer
-    optimizer = None if opt is None else SGD(system.spec.params, opt.lr, opt.lr_bias, opt.decay)
+    optimizer = None if opt is None else SGD(system.spec.params, opt.lr, opt.lr_bias, opt.decay, opt.momentum,
+                                            opt.nesterov)
     rule = protocol.algorithm.build(system, optimizer, np.random.default_rng(rule_seq))
     return Components(system, rule, np.random.default_rng(shuffle_seq))
 

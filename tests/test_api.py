@@ -119,6 +119,26 @@ def test_resume_in_code_is_exact(tmp_path) -> None:
         aq.train(*parts(), data, epochs=5, batch_size=1, seed=1, out=tmp_path / "split", resume=True, log=None)
 
 
+def test_resume_with_momentum_is_exact(tmp_path) -> None:
+    """The SGD velocities are checkpointed: 2 + 2 resumed epochs equal 4 straight, and momentum changes the run."""
+
+    def parts(momentum: float = 0.9):
+        system = aq.make_system("resistive", inputs=4, hidden=[8], outputs=3, input_gain=2.0, g_min=0.01, seed=1)
+        return system, aq.make_rule("ep", system, estimator="one-sided", beta=0.5, lr=0.05, momentum=momentum,
+                                    seed=1)
+
+    data = aq.make_data("iris", train_limit=40)
+    aq.train(*parts(), data, epochs=4, batch_size=2, seed=1, out=tmp_path / "straight", log=None)
+    aq.train(*parts(), data, epochs=2, batch_size=2, seed=1, out=tmp_path / "split", log=None)
+    aq.train(*parts(), data, epochs=4, batch_size=2, seed=1, out=tmp_path / "split", resume=True, log=None)
+    aq.train(*parts(0.0), data, epochs=4, batch_size=2, seed=1, out=tmp_path / "plain", log=None)
+    a, b, c = (_checkpoint(tmp_path / r) for r in ("straight", "split", "plain"))
+    assert any(k.startswith("__array__") for k in a)  # the velocities are in the checkpoint
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert _metrics(tmp_path / "straight") == _metrics(tmp_path / "split")
+    assert not all(np.array_equal(a[k], c[k]) for k in c)
+
+
 def test_python_run_is_not_resumed_from_a_protocol(tmp_path, capsys) -> None:
     system = aq.make_system("resistive", inputs=4, hidden=[8], outputs=3, seed=0)
     rule = aq.make_rule("ep", system, estimator="one-sided", beta=0.5, lr=0.05)
