@@ -76,7 +76,7 @@ class SGD:
         A rule may then let the system apply −η·estimate where it measures the estimate (capability
         ``contrast``) instead of calling :meth:`step`. Momentum keeps a velocity, so it never fuses.
         """
-        return None if getattr(self, "momentum", 0.0) else self._negative_rates
+        return None if self.momentum else self._negative_rates
 
     def step(self, gradient: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Increments −η·gradient (computed in place: the estimate arrays are consumed)."""
