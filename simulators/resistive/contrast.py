@@ -108,7 +108,10 @@ class Contrast:
         self.weights.clear()
 
     def _input_operand(self, v_in: np.ndarray) -> np.ndarray:
-        """[V_in; Σ_b V_in²; 1/(2B)], rebuilt only when the clamped input changes."""
+        """[V_in; Σ_b V_in²; 1/(2B)], rebuilt only when the clamped input changes.
+
+        The cache is keyed by identity: the system makes a new V_in array at every clamp (never refills one).
+        """
         if self._left_of is not v_in:
             batch, n = v_in.shape
             left = self._left_in
