@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aeqprop import registry
@@ -25,14 +26,22 @@ def _defaults(cls: Any) -> Any:
     return cls.model_construct()
 
 
-def _system_row(kind: str) -> dict[str, Any]:
+def _entry_row(group: str, kind: str, settings_of: Callable[[str], Any]) -> tuple[dict[str, Any], Any]:
+    """Kind, distribution and description of a registered entry, and its settings class (None if it fails to load)."""
     row: dict[str, Any] = {"kind": kind}
     try:
-        row["from"] = registry.entry(registry.SYSTEMS, kind).dist
-        cls = registry.system_settings(kind)
+        row["from"] = registry.entry(group, kind).dist
+        cls = settings_of(kind)
     except registry.RegistryError as exc:
-        return {**row, "error": str(exc)}
+        return {**row, "error": str(exc)}, None
     row["description"] = cls.description
+    return row, cls
+
+
+def _system_row(kind: str) -> dict[str, Any]:
+    row, cls = _entry_row(registry.SYSTEMS, kind, registry.system_settings)
+    if cls is None:
+        return row
     probe = _defaults(cls)
     for key, call in (("capabilities", lambda: sorted(probe.capabilities())), ("max_batch", probe.max_batch)):
         try:
@@ -43,13 +52,9 @@ def _system_row(kind: str) -> dict[str, Any]:
 
 
 def _rule_row(kind: str) -> dict[str, Any]:
-    row: dict[str, Any] = {"kind": kind}
-    try:
-        row["from"] = registry.entry(registry.RULES, kind).dist
-        cls = registry.rule_settings(kind)
-    except registry.RegistryError as exc:
-        return {**row, "error": str(exc)}
-    row["description"] = cls.description
+    row, cls = _entry_row(registry.RULES, kind, registry.rule_settings)
+    if cls is None:
+        return row
     try:
         row["requires"] = sorted(_defaults(cls).requires())
     except Exception:
