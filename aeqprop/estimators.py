@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
-from .system import ContrastSystem, PhysicalSystem, RelaxReport
+from .system import ContrastSystem, PhasesSystem, PhysicalSystem, RelaxReport
 
 EstimatorName = Literal["one-sided", "random-sign", "centered", "stencil", "cauchy"]
 ESTIMATORS: tuple[str, ...] = ("one-sided", "random-sign", "centered", "stencil", "cauchy")
@@ -120,18 +120,30 @@ def estimate_and_program(
     accumulates w/β · its local terms at each phase and then adds ``rates[name]`` × that sum to each parameter
     (capability ``contrast``). Same update as ``program({n: rates[n] * estimate[n]})``; the returned
     ``Estimate`` has an empty ``gradient`` (no gradient array ever leaves the system). Real stencils only.
+    A system that also offers ``phases`` settles all phases, the free one last, in one ``accumulate_phases``
+    call.
     """
     if estimator not in STENCILS and estimator != "random-sign":
         raise ValueError(f"the fused step takes a real stencil; {estimator!r} is not one")
-    outputs, free = free_outputs(system, x, reads)
-    sweeps = free.sweeps
     beta, (multiples, weights) = _stencil(estimator, beta, rng)
-    relaxations = 1
-    for m, w in zip(multiples, weights):
-        if m != 0.0:
-            sweeps += settle(system, m * beta, target).sweeps
-            relaxations += 1
-        system.accumulate_local(w / beta, reads)
+    if "phases" in system.spec.capabilities:
+        # Every phase in one call, the free one last (its weight, 0 when the stencil has none), so that the
+        # system is left at the free equilibrium whose outputs the step reports.
+        phases = [(m * beta, w / beta) for m, w in zip(multiples, weights) if m != 0.0]
+        phases.append((0.0, sum(w for m, w in zip(multiples, weights) if m == 0.0) / beta))
+        system.clamp(x)
+        reports = cast(PhasesSystem, system).accumulate_phases(
+            [b for b, _ in phases], [w for _, w in phases], target, reads)
+        outputs = system.read_outputs(reads)
+        sweeps, relaxations = sum(report.sweeps for report in reports), len(reports)
+    else:
+        outputs, free = free_outputs(system, x, reads)
+        sweeps, relaxations = free.sweeps, 1
+        for m, w in zip(multiples, weights):
+            if m != 0.0:
+                sweeps += settle(system, m * beta, target).sweeps
+                relaxations += 1
+            system.accumulate_local(w / beta, reads)
     system.program_accumulated(rates)
     return Estimate(gradient={}, outputs=outputs, relaxations=relaxations, sweeps=sweeps)
 

@@ -11,15 +11,17 @@ parameter. The promises below are what :func:`aeqprop.testing.check_system` chec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-Capability = Literal["local", "program", "homeostatic", "perturb", "stepwise", "complex", "pulse", "contrast"]
+Capability = Literal[
+    "local", "program", "homeostatic", "perturb", "stepwise", "complex", "pulse", "contrast", "phases"
+]
 CAPABILITIES: frozenset[str] = frozenset(
-    {"local", "program", "homeostatic", "perturb", "stepwise", "complex", "pulse", "contrast"}
+    {"local", "program", "homeostatic", "perturb", "stepwise", "complex", "pulse", "contrast", "phases"}
 )
 
 Arrays = dict[str, np.ndarray]
@@ -279,6 +281,27 @@ class ContrastSystem(PhysicalSystem, Protocol):
         ``KeyError``; calling it with nothing accumulated since the last clamp raises ``RuntimeError``."""
 
 
+class PhasesSystem(ContrastSystem, Protocol):
+    """Capability ``phases``: the nudged phases of one clamp relaxed and held in one call (with ``contrast``).
+
+    The phases of an EP stencil differ only in their nudge, so a system may settle them side by side: a
+    simulator as one stacked batch (at small batches a relaxation costs its calls, not its arithmetic), a chip
+    with several copies of its network. It must give what the calls it replaces give (the conformance kit
+    compares the two): ``accumulate_phases(betas, weights, target)`` holds what
+    ``nudge(betas[m], target); relax(); accumulate_local(weights[m])`` for each m would, each phase's
+    equilibrium reached from the present (free) state rather than from the previous phase's, within the
+    relaxation tolerance.
+    """
+
+    def accumulate_phases(
+        self, betas: Sequence[float], weights: Sequence[float], target: np.ndarray, reads: int = 1
+    ) -> list[RelaxReport]:
+        """Relax under each nonzero nudge ``betas[m]`` from the present state and accumulate ``weights[m]`` × its
+        local terms; one report per phase. Afterwards the system is nudged by ``betas[-1]`` (target ``target``)
+        and sits at that phase's equilibrium. A zero nudge or a count mismatch raises ``ValueError``."""
+        ...
+
+
 class CostReportingSystem(PhysicalSystem, Protocol):
     """Optional: a system that can tell what its work cost in physical time and energy.
 
@@ -343,6 +366,7 @@ __all__ = [
     "NotSettled",
     "ParamSpec",
     "PerturbableSystem",
+    "PhasesSystem",
     "PhysicalSystem",
     "PulsedSystem",
     "RelaxReport",

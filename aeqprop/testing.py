@@ -32,6 +32,7 @@ from .system import (
     NotSettled,
     ParamSpec,
     PerturbableSystem,
+    PhasesSystem,
     PhysicalSystem,
     PulsedSystem,
     RelaxReport,
@@ -250,6 +251,8 @@ _USES: dict[str, tuple[tuple[str, ...], Callable[[PhysicalSystem, _Context], obj
     "pulse": (("apply_pulses",), lambda s, c: cast(PulsedSystem, s).apply_pulses({})),
     "contrast": (("accumulate_local", "program_accumulated"),
                  lambda s, c: cast(ContrastSystem, s).accumulate_local(1.0)),
+    "phases": (("accumulate_phases",),
+               lambda s, c: cast(PhasesSystem, s).accumulate_phases([c.beta], [1.0], c.target)),
 }
 #: Methods every system has (the base protocol): a missing capability must raise from them, not be absent.
 _BASE_METHODS = {"read_local", "program"}
@@ -308,6 +311,11 @@ def _use_offered(system: PhysicalSystem, ctx: _Context, offered: set[str]) -> No
             fused = cast(ContrastSystem, system)
             fused.accumulate_local(1.0)
             fused.program_accumulated({})
+        if "phases" in offered and "contrast" in offered:
+            reports = cast(PhasesSystem, system).accumulate_phases([ctx.beta], [1.0], ctx.target)
+            if not isinstance(reports, list) or len(reports) != 1:
+                raise _Failed(f"accumulate_phases() with one phase returned {reports!r}, not [RelaxReport]")
+            cast(ContrastSystem, system).program_accumulated({})
         if "pulse" in offered:
             cast(PulsedSystem, system).apply_pulses(
                 {name: np.zeros(p.shape, dtype=np.int64) for name, p in spec.params.items() if p.role == "weight"})
@@ -584,6 +592,62 @@ def check_contrast(ctx: _Context) -> None:
                     fused.program_accumulated, {"__no_such_parameter__": 1.0})
 
 
+def check_phases(ctx: _Context) -> None:
+    """All phases in one call (capability ``phases``) hold what the phases run one by one hold:
+    ``accumulate_phases(betas, weights, target)`` then ``program_accumulated(rates)`` ends at the parameters of
+    ``nudge``/``relax``/``accumulate_local`` per phase then ``program_accumulated`` (within 1 % of the update,
+    plus ``atol``); one ``RelaxReport`` per phase; the system is left at the last phase's equilibrium (its
+    outputs are the nudged outputs, and a free last phase leaves the free outputs); a count mismatch raises
+    ``ValueError``."""
+    offered = set(ctx.spec.capabilities)
+    if "phases" not in offered:
+        raise _Skipped("the system does not offer 'phases'")
+    if "contrast" not in offered:
+        raise _Failed(f"'phases' is offered without 'contrast' (offers {sorted(offered)})")
+    phases = [(m * ctx.beta, w / ctx.beta) for m, w in CONTRAST_PHASES]  # a free phase between nudged ones
+    betas, weights = [b for b, _ in phases], [w for _, w in phases]
+    rates = {name: -0.01 for name in ctx.spec.params}
+    with ctx.fresh() as system:
+        before = {k: np.array(v, dtype=float, copy=True) for k, v in system.read_params().items()}
+        fused = cast(ContrastSystem, system)
+        ctx.free(system)
+        for beta, weight in phases:
+            system.nudge(beta, ctx.target)
+            _relaxed(system)
+            fused.accumulate_local(weight)
+        last = np.asarray(system.read_outputs())
+        fused.program_accumulated(rates)
+        expected = {k: np.asarray(v, dtype=float) for k, v in system.read_params().items()}
+    with ctx.fresh() as system:
+        together = cast(PhasesSystem, system)
+        system.clamp(ctx.x)
+        reports = together.accumulate_phases(betas, weights, ctx.target)
+        if not isinstance(reports, list) or len(reports) != len(phases) or not all(
+                isinstance(r, RelaxReport) for r in reports):
+            raise _Failed(f"accumulate_phases() returned {reports!r}, not one RelaxReport per phase")
+        gap = ctx.close_enough(np.asarray(system.read_outputs()), last)
+        if gap is not None:
+            raise _Failed(f"after accumulate_phases() the outputs are {gap:.3g} away from the last phase's "
+                          f"(nudge {betas[-1]:g}) equilibrium")
+        together.program_accumulated(rates)
+        got = {k: np.asarray(v, dtype=float) for k, v in system.read_params().items()}
+        for name in ctx.spec.params:
+            update = float(np.max(np.abs(expected[name] - before[name]), initial=0.0))
+            gap_p = float(np.max(np.abs(got[name] - expected[name]), initial=0.0))
+            if gap_p > ctx.atol + 0.01 * update:
+                raise _Failed(f"accumulate_phases() then program_accumulated() left {name!r} {gap_p:.3g} away "
+                              f"from the phases run one by one (update {update:.3g}; allowed 1 % of it + atol "
+                              f"{ctx.atol:g})")
+        free = ctx.free(system)
+        together.accumulate_phases([ctx.beta, 0.0], [1.0, 0.0], ctx.target)
+        gap = ctx.close_enough(np.asarray(system.read_outputs()), free)
+        if gap is not None:
+            raise _Failed(f"accumulate_phases() with a free last phase left the outputs {gap:.3g} away from the "
+                          "free equilibrium")
+        _must_raise("accumulate_phases() with two nudges and one weight", ValueError,
+                    together.accumulate_phases, [ctx.beta, -ctx.beta], [1.0], ctx.target)
+
+
 #: Nudges strong and negative enough to leave no stable equilibrium in an energy-based system.
 UNSTABLE_BETAS = (-1e3, -1e6)
 
@@ -655,6 +719,7 @@ CHECKS: dict[str, tuple[Callable[[_Context], None], bool]] = {
     "restore": (check_restore, True),
     "program": (check_program, True),
     "contrast": (check_contrast, True),
+    "phases": (check_phases, True),
     "unstable-nudge": (check_unstable_nudge, True),
     "close": (check_close, False),
 }

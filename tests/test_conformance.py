@@ -64,8 +64,8 @@ def test_simulated_system_passes_every_check(case: str) -> None:
     settings = SETTINGS[kind](**SIMULATED[case])
     report = check_system(lambda: settings.build(np.random.default_rng(0)))
     assert report.ok
-    offers_contrast = "contrast" in settings.build(np.random.default_rng(0)).spec.capabilities
-    allowed = {"batch", "program"} | (set() if offers_contrast else {"contrast"})
+    offered = settings.build(np.random.default_rng(0)).spec.capabilities
+    allowed = {"batch", "program"} | ({"contrast", "phases"} - offered)
     assert not set(report.skipped) - allowed, report.skipped  # only what the kind cannot do
     assert set(report.passed) | set(report.skipped) == set(CHECKS)
 
@@ -74,7 +74,7 @@ def test_hardware_safe_mode_skips_what_reprograms() -> None:
     settings = SETTINGS["resistive"](**SIMULATED["resistive"])
     report = check_system(lambda: settings.build(np.random.default_rng(0)), hardware_safe=True)
     assert {name for name, why in report.skipped.items() if "reprograms" in why} == {
-        "restore", "program", "contrast", "unstable-nudge"}
+        "restore", "program", "contrast", "phases", "unstable-nudge"}
 
 
 def test_unknown_check_names_are_refused() -> None:
@@ -166,7 +166,7 @@ def test_check_command_runs_every_check_on_a_simulator(simulated: Path, capsys) 
     from aeqprop.cli import main
 
     assert main(["check", str(simulated)]) == 0
-    assert f"{simulated}: system 'resistive', all checks: 12 passed, 0 failed, 0 skipped" in capsys.readouterr().out
+    assert f"{simulated}: system 'resistive', all checks: 13 passed, 0 failed, 0 skipped" in capsys.readouterr().out
 
 
 def test_check_command_on_a_rig_leaves_the_device_alone_unless_asked(crossbar_rig, capsys) -> None:
@@ -177,7 +177,7 @@ def test_check_command_on_a_rig_leaves_the_device_alone_unless_asked(crossbar_ri
     before = board.system.snapshot()
     assert main(["check", str(rig), "--atol", "1e-9", "--rtol", "1e-6"]) == 0
     out = capsys.readouterr().out
-    assert "system 'rig', hardware-safe checks: 7 passed, 0 failed, 5 skipped" in out
+    assert "system 'rig', hardware-safe checks: 7 passed, 0 failed, 6 skipped" in out
     assert "skip [program] reprograms the device (hardware_safe=True)" in out
     after = board.system.snapshot()
     assert all(np.array_equal(after[k], v) for k, v in before.items() if k.startswith("param."))

@@ -14,7 +14,7 @@ def test_resistive_network_is_a_physical_system(rng) -> None:
     """Every contract method exists and read_local/read_params shapes follow the spec."""
     net = small_network(hidden=(6, 4))
     assert isinstance(net, PhysicalSystem)
-    assert net.spec.capabilities == {"local", "program", "stepwise", "contrast"}
+    assert net.spec.capabilities == {"local", "program", "stepwise", "contrast", "phases"}
     net.clamp(rng.random((3, 5)))
     net.nudge(0.0)
     net.relax()

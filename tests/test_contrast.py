@@ -26,11 +26,12 @@ from aeqprop.trainer import Trainer, TrainSettings
 from .conftest import small_network
 
 UNFUSED = ["local", "program", "stepwise"]
+FUSED = [*UNFUSED, "contrast"]  # without "phases": the phases of a step run one after another, as unfused
 
 
 def _pair(**kw) -> tuple[ResistiveNetwork, ResistiveNetwork]:
-    """The same network twice: one offering ``contrast``, one without it."""
-    return small_network(**kw), small_network(offers=UNFUSED, **kw)
+    """The same network twice: one offering ``contrast`` (not ``phases``), one without it."""
+    return small_network(offers=FUSED, **kw), small_network(offers=UNFUSED, **kw)
 
 
 def _relative_gap(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], before: Mapping[str, np.ndarray]) -> float:
@@ -96,7 +97,7 @@ class _Spy:
 
     def __getattr__(self, name: str):
         attr = getattr(self._system, name)
-        if name in ("read_local", "program", "accumulate_local", "program_accumulated"):
+        if name in ("read_local", "program", "accumulate_local", "accumulate_phases", "program_accumulated"):
             def counted(*args, **kwargs):
                 self.calls[name] = self.calls.get(name, 0) + 1
                 return attr(*args, **kwargs)
@@ -114,7 +115,12 @@ def _step_calls(net: ResistiveNetwork, **rule_kw) -> dict[str, int]:
 
 
 def test_rule_fuses_when_offered() -> None:
-    assert _step_calls(small_network()) == {"accumulate_local": 2, "program_accumulated": 1}
+    assert _step_calls(small_network(offers=FUSED)) == {"accumulate_local": 2, "program_accumulated": 1}
+
+
+def test_rule_runs_all_phases_in_one_call_when_offered() -> None:
+    """With ``phases`` too, the free and both nudged phases of centered EP are one ``accumulate_phases`` call."""
+    assert _step_calls(small_network()) == {"accumulate_phases": 1, "program_accumulated": 1}
 
 
 def test_rule_does_not_fuse_without_the_capability() -> None:
@@ -155,7 +161,7 @@ def test_one_epoch_of_digits_is_the_same_fused_or_not() -> None:
     learned from. They stay within 1e-3 of their scale (measured: 2e-4)."""
     data = load_dataset("digits")
     results = []
-    for offers in (None, UNFUSED):
+    for offers in (FUSED, UNFUSED):
         cfg = ResistiveConfig(inputs=64, hidden=[256], outputs=10, input_gain=40.0, offers=offers)
         net = cfg.build(np.random.default_rng(0))
         rule = EquilibriumPropagation("centered", 1.0, SGD(net.spec.params, 0.05, decay=0.9), np.random.default_rng(1))

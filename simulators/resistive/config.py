@@ -39,7 +39,7 @@ class ResistiveConfig(EvenHiddenSimulation):
     )
     max_sweeps: int = Field(default=1000, gt=0, description="Sweeps before NotSettled is raised.")
     dtype: Literal["float64", "float32"] = "float64"
-    offers: list[Literal["local", "program", "stepwise", "contrast"]] | None = Field(
+    offers: list[Literal["local", "program", "stepwise", "contrast", "phases"]] | None = Field(
         default=None,
         description="Restrict the capabilities offered (default all), e.g. to rehearse a rig that cannot "
         "measure per-device voltage drops.",

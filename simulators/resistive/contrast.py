@@ -35,6 +35,7 @@ class Contrast:
         self.weights: list[float] = []
         self._stacks: list[np.ndarray] = []  # per free layer: (cap * B + 2, n) buffer
         self._rights: list[np.ndarray] = []  # per free layer: (cap * B + 2, n) buffer
+        self._squares: list[np.ndarray] = []  # per free layer: scratch for the squared voltages
         self._left_in: np.ndarray | None = None  # [V_in; Σ V_in²; 1/(2B)], valid while ``_left_of`` is V_in
         self._left_of: np.ndarray | None = None
         self._cap = 0
@@ -57,15 +58,33 @@ class Contrast:
             np.copyto(stack[m * batch : (m + 1) * batch], layer)
         self.weights.append(weight)
 
-    def _grow(self, layers: list[np.ndarray], batch: int, m: int) -> None:
-        """(Re)allocate for at least ``m + 1`` phases, keeping the phases held so far when the batch is the same."""
+    def add_phases(self, weights: list[float], layers: list[np.ndarray], batch: int) -> None:
+        """Keep M phases at once: ``layers`` holds them stacked, phase after phase, ``batch`` rows each (the
+        layout of ``_stacks``). Trailing phases of weight 0 are not kept (they would only widen the GEMMs)."""
+        kept = len(weights)
+        while kept and not weights[kept - 1]:
+            kept -= 1
+        if not kept:
+            return
+        m = len(self.weights)
+        if batch != self._batch or m + kept > self._cap or len(layers) != len(self._stacks):
+            self._grow(layers, batch, m, kept)
+            m = len(self.weights)
+        rows = kept * batch
+        for stack, layer in zip(self._stacks, layers):
+            np.copyto(stack[m * batch : m * batch + rows], layer[:rows])
+        self.weights.extend(weights[:kept])
+
+    def _grow(self, layers: list[np.ndarray], batch: int, m: int, more: int = 1) -> None:
+        """(Re)allocate for at least ``m + more`` phases, keeping the ``m`` held so far when the batch is the same."""
         keep = m if batch == self._batch and len(layers) == len(self._stacks) else 0
-        cap = max(2, 2 * (m + 1))
+        cap = max(2, 2 * (m + more))
         stacks = [np.empty((cap * batch + 2, layer.shape[1]), dtype=layer.dtype) for layer in layers]
         for new, old in zip(stacks, self._stacks if keep else []):
             new[: keep * batch] = old[: keep * batch]
         self._stacks = stacks
         self._rights = [np.empty_like(s) for s in stacks]
+        self._squares = [np.empty_like(s) for s in stacks]
         self._cap, self._batch = cap, batch
         if not keep:
             self.weights.clear()
@@ -76,6 +95,7 @@ class Contrast:
         rows = phases * batch
         w = np.asarray(self.weights, dtype=self._stacks[0].dtype)
         scale = w * (-1.0 / batch)  # −w_m / B, one per phase
+        row_weights = np.repeat(w, batch)  # w_m on each of phase m's rows
         left = self._input_operand(v_in)
         half = 1.0 / (2 * batch)
         q_prev = left[batch]  # unused for layer 1 (its squares ride in the shared operand)
@@ -97,7 +117,9 @@ class Contrast:
                 right[rows] = half
                 bias_rows = right[:rows]
             q_prev = right[n_rows - 1]
-            np.einsum("m,mbj,mbj->j", w, posts, posts, out=q_prev)  # q = Σ_m w_m Σ_b post_m²
+            squares = self._squares[k - 1][:rows]
+            np.square(stack[:rows], out=squares)
+            np.matmul(row_weights, squares, out=q_prev)  # q = Σ_m w_m Σ_b post_m²
             rate = rates.get(f"g{k}")
             if rate:
                 _gemm_into(params[f"g{k}"], rate, operand, right[:n_rows])
@@ -118,7 +140,7 @@ class Contrast:
             if left is None or left.shape != (batch + 2, n) or left.dtype != v_in.dtype:
                 left = self._left_in = np.empty((batch + 2, n), dtype=v_in.dtype)
             left[:batch] = v_in
-            np.einsum("bi,bi->i", v_in, v_in, out=left[batch])
+            np.add.reduce(np.square(v_in), axis=0, out=left[batch])
             left[batch + 1] = 1.0 / (2 * batch)
             self._left_of = v_in
         return self._left_in  # type: ignore[return-value]

@@ -17,6 +17,7 @@ reused buffers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,10 @@ class Coefficients:
         Full rows rather than vectors: numpy's elementwise calls on equal shapes skip the broadcasting
         machinery (0.4 against 0.9 us at batch 4), and a sweep makes several per layer.
         """
+        return [*self.inverse_hidden(batch), self.inverse_output(beta, batch)]
+
+    def inverse_hidden(self, batch: int) -> list[np.ndarray]:
+        """1/diag of each hidden layer as ``batch`` equal rows (see :meth:`inverse`)."""
         hidden = self._hidden.get(batch)
         if hidden is None:
             if len(self._hidden) > 4:
@@ -59,6 +64,10 @@ class Coefficients:
                       else np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0).astype(d.dtype, copy=False), batch)
                 for d in self.diag[:-1]
             ]
+        return hidden
+
+    def inverse_output(self, beta: float, batch: int) -> np.ndarray:
+        """1/(diag + beta) of the output layer as ``batch`` equal rows (see :meth:`inverse`)."""
         inv_out = self._output.get((beta, batch))
         if inv_out is None:
             out_diag = self.diag[-1] + beta
@@ -72,7 +81,7 @@ class Coefficients:
                 self._output.clear()
             inv_out = self._output[(beta, batch)] = np.empty((batch, out_diag.shape[0]), dtype=out_diag.dtype)
             np.divide(1.0, out_diag, out=inv_out)
-        return [*hidden, inv_out]
+        return inv_out
 
     def biases(self, params: dict[str, np.ndarray], batch: int) -> list[np.ndarray]:
         """Bias currents of layers 2..L as ``batch`` equal rows (see :meth:`inverse`)."""
@@ -151,6 +160,57 @@ def extrapolate(
             np.minimum(layer, highs[i], out=layer)
 
 
+class SweepBuffers:
+    """Two flat arrays holding every free layer's state back to back, kept by a system between relaxations.
+
+    A sweep writes each layer's new voltages into the spare array's view of that layer, so after a sweep the
+    spare holds the whole new state and the old state is intact in the other: the convergence check is then
+    one subtract / absolute / max over the flat arrays (three numpy calls per sweep, whatever the depth, where
+    a check per layer costs three per layer), and the two arrays swap roles. Nothing is allocated per sweep.
+    """
+
+    def __init__(self) -> None:
+        self.flats: list[np.ndarray] = []
+        self.views: list[list[np.ndarray]] = []
+
+    def attach(self, layers: list[np.ndarray]) -> int:
+        """Make ``layers`` views of one of the two flat arrays (copying them in if they are not); its index."""
+        for k, views in enumerate(self.views):
+            if len(views) == len(layers) and all(v is layer for v, layer in zip(views, layers)):
+                return k
+        shapes = [layer.shape for layer in layers]
+        dtype = layers[0].dtype if layers else np.dtype(float)
+        if not self.views or [v.shape for v in self.views[0]] != shapes or self.flats[0].dtype != dtype:
+            total = sum(math.prod(shape) for shape in shapes)
+            self.flats = [np.empty(total, dtype=dtype), np.empty(total, dtype=dtype)]
+            self.views = [_split(flat, shapes) for flat in self.flats]
+        for view, layer in zip(self.views[0], layers):
+            np.copyto(view, layer)
+        layers[:] = self.views[0]
+        return 0
+
+    def stacked(self, layers: list[np.ndarray], copies: int) -> list[np.ndarray]:
+        """``copies`` copies of ``layers`` stacked along the batch, written into these buffers (ready to attach)."""
+        shapes = [(copies * layer.shape[0], *layer.shape[1:]) for layer in layers]
+        if not self.views or [v.shape for v in self.views[0]] != shapes or self.flats[0].dtype != layers[0].dtype:
+            total = sum(math.prod(shape) for shape in shapes)
+            self.flats = [np.empty(total, dtype=layers[0].dtype), np.empty(total, dtype=layers[0].dtype)]
+            self.views = [_split(flat, shapes) for flat in self.flats]
+        for view, layer in zip(self.views[0], layers):
+            np.copyto(view.reshape(copies, *layer.shape), layer)
+        return list(self.views[0])
+
+
+def _split(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """Contiguous views of ``flat``, one per shape, back to back."""
+    views, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        views.append(flat[start : start + size].reshape(shape))
+        start += size
+    return views
+
+
 def block_coordinate_descent(
     params: dict[str, np.ndarray],
     coeffs: Coefficients,
@@ -162,19 +222,16 @@ def block_coordinate_descent(
     tol_v: float,
     max_sweeps: int,
     exact_sweeps: bool = False,
-    buffers: list[np.ndarray] | None = None,
+    buffers: SweepBuffers | None = None,
 ) -> RelaxReport:
     """Relax ``layers`` to the constrained minimum of P + beta/2 ||V_L - y||^2.
 
     ``layers`` (a list of (B, n_k) arrays) is updated in place: its entries are replaced by the new layers.
     With ``exact_sweeps`` it runs exactly ``max_sweeps`` sweeps and reports, rather than raises, when the
-    state has not settled (continual EP moves parameters between such steps). ``buffers``: a list the caller
-    keeps between relaxations, holding the spare arrays (filled here when empty or of the wrong shapes); the
-    arrays that held ``layers`` before may then be overwritten by a later relaxation, so a caller must not keep
-    references to them.
+    state has not settled (continual EP moves parameters between such steps). ``buffers``: the
+    :class:`SweepBuffers` a caller keeps between relaxations (a fresh one when omitted); the layers handed
+    back are views of them, which a later relaxation overwrites, so a caller must not keep references to them.
     """
-    spare = buffers
-    depth = len(layers)
     batch = layers[0].shape[0]
     inv_diag = coeffs.inverse(beta, batch)
     # Constant current injected into each layer during this relaxation.
@@ -183,7 +240,58 @@ def block_coordinate_descent(
         if target is None:
             raise ValueError("a nonzero nudge needs a target")
         inject[-1] = inject[-1] + beta * target
-    nudge_first = beta != 0.0 and (depth - 1) % 2 == 1
+    plan = _plan(params, coeffs, len(layers), beta != 0.0)
+    return _sweep(plan, layers, inv_diag, inject, lows, highs, tol_v, max_sweeps, exact_sweeps,
+                  buffers if buffers is not None else SweepBuffers(), lambda: f"{beta:.4g}")
+
+
+def relax_phases(
+    params: dict[str, np.ndarray],
+    coeffs: Coefficients,
+    layers: list[np.ndarray],
+    lows: list[np.ndarray],
+    highs: list[np.ndarray],
+    betas: list[float],
+    target: np.ndarray,
+    tol_v: float,
+    max_sweeps: int,
+    buffers: SweepBuffers | None = None,
+) -> RelaxReport:
+    """Relax the M phases of one clamp (nudges ``betas``, zero for the free phase) together, as one batch of M·B rows.
+
+    ``layers`` holds M·B rows, phase after phase (rows m·B … (m+1)·B − 1 under nudge ``betas[m]``), each
+    block its own start point; ``coeffs`` and ``target`` are those of the B clamped samples. Rows do not
+    interact, so each block reaches the equilibrium it would reach alone: the phases only share the sweeps
+    (the whole stack stops when its slowest block has settled). At small batches a sweep costs its numpy
+    calls, not its arithmetic, so M phases cost about one.
+    """
+    batch, phases = coeffs.drive.shape[0], len(betas)
+    depth = len(layers)
+    # Per phase, the output's diagonal plus that phase's nudge conductance, and its injected current
+    # bias + beta * target; each phase block repeated over its B rows.
+    column = np.asarray(betas, dtype=target.dtype)[:, None]
+    out_diag = coeffs.diag[-1] + column  # (M, n_L)
+    if out_diag.size and np.minimum.reduce(out_diag, axis=None) <= 0:
+        m, node = np.unravel_index(int(np.argmin(out_diag)), out_diag.shape)
+        raise NotSettled(
+            f"energy unbounded below: output node {node} has total conductance {coeffs.diag[-1][node]:.4g} S "
+            f"and nudge beta={betas[m]:.4g} (sum must stay > 0)"
+        )
+    inv_out = np.repeat(np.divide(1.0, out_diag), batch, axis=0)
+    inv_diag = [*coeffs.inverse_hidden(batch * phases), inv_out]
+    out = column[:, :, None] * target
+    out += params[f"b{depth}"] if depth > 1 else coeffs.drive
+    out = out.reshape(batch * phases, -1)
+    drive = np.concatenate([coeffs.drive] * phases) if depth > 1 else out
+    inject = [drive, *(_rows(params[f"b{k}"], batch * phases) for k in range(2, depth)), out][-depth:]
+    plan = _plan(params, coeffs, len(layers), False)
+    return _sweep(plan, layers, inv_diag, inject, lows, highs, tol_v, max_sweeps, False,
+                  buffers if buffers is not None else SweepBuffers(), lambda: ", ".join(f"{b:.4g}" for b in betas))
+
+
+def _plan(params: dict[str, np.ndarray], coeffs: Coefficients, depth: int, nudged: bool) -> list:
+    """The sweep order, cached in ``coeffs``: (layer, weights from below, weights from above, bounded)."""
+    nudge_first = nudged and (depth - 1) % 2 == 1
     plan = coeffs.plans.get(nudge_first)
     if plan is None:
         up = [None] + [params[f"g{k}"] for k in range(2, depth + 1)]  # weights from layer i-1 into layer i
@@ -192,22 +300,29 @@ def block_coordinate_descent(
         # A nudge acts on the output layer first: starting each sweep with the output's group lets the first
         # half-sweep carry it to the hidden layers (a sweep fewer per nudged relaxation, same fixed point).
         order = odds + evens if nudge_first else evens + odds
-        plan = [(i, up[i], down[i], i < depth - 1) for i in order]  # (layer, weights below, above, bounded)
+        plan = [(i, up[i], down[i], i < depth - 1) for i in order]
         coeffs.plans[nudge_first] = plan
-    # Ping-pong buffers: each layer update writes into its spare array, and the replaced state (once its
-    # change has been measured in place) becomes the next spare, so no sweep allocates a full-size array.
-    if not spare or len(spare) != depth or spare[0].shape != layers[0].shape:  # widths are fixed: batch changed
-        spare = [np.empty_like(layer) for layer in layers]
-        if buffers is not None:  # the caller's list itself tracks the ping-pong from here on
-            buffers[:] = spare
-            spare = buffers
+    return plan
+
+
+def _sweep(
+    plan: list, layers: list[np.ndarray], inv_diag: list[np.ndarray], inject: list[np.ndarray],
+    lows: list[np.ndarray], highs: list[np.ndarray], tol_v: float, max_sweeps: int, exact_sweeps: bool,
+    buffers: SweepBuffers, nudge: Callable[[], str],
+) -> RelaxReport:
+    """Sweep ``plan`` until no node moves more than ``tol_v`` (or exactly ``max_sweeps`` times)."""
+    # Ping-pong between the two flat arrays: a sweep writes every layer into the spare one (a layer of the
+    # second half-sweep reads its neighbours' new values there: the layered graph is bipartite), then the
+    # change of the whole state is measured in place in the old array, which becomes the next spare.
+    current = buffers.attach(layers)
+    flats, views = buffers.flats, buffers.views
     matmul, maximum, minimum, multiply = np.matmul, np.maximum, np.minimum, np.multiply
     subtract, absolute, largest = np.subtract, np.absolute, np.maximum.reduce
-    empty = not all([layer.size for layer in layers])
+    empty = flats[0].size == 0
     residual = math.inf
     first = None
     for sweep in range(1, max_sweeps + 1):
-        residual = 0.0
+        spare = views[1 - current]
         for i, w_up, w_down, bounded in plan:
             inj = inject[i]
             num = spare[i]
@@ -225,25 +340,21 @@ def block_coordinate_descent(
             if bounded:
                 maximum(num, lows[i], out=num)
                 minimum(num, highs[i], out=num)
-            old = layers[i]
             layers[i] = num
-            spare[i] = old
-            # Once a layer has moved more than tol_v this sweep cannot settle, so the layers after it skip
-            # the check (three numpy calls each); the first sweep, and every sweep of ``exact_sweeps``,
-            # measure all layers so that the divergence guard and the reported residual stay exact.
-            if not empty and (residual <= tol_v or exact_sweeps or sweep == 1):
-                subtract(old, num, out=old)
-                absolute(old, out=old)
-                change = float(largest(old, axis=None))
-                if change > residual:
-                    residual = change
+        old, current = flats[current], 1 - current
+        if empty:
+            residual = 0.0
+        else:
+            subtract(old, flats[current], out=old)
+            absolute(old, out=old)
+            residual = float(largest(old, axis=None))
         if residual <= tol_v and not exact_sweeps:
             return RelaxReport(sweeps=sweep, residual=residual)
         first = residual if first is None else first
         if not math.isfinite(residual) or residual > 1e6 * max(first, tol_v):
             raise NotSettled(
                 f"relaxation diverges (change grew from {first:.3g} V to {residual:.3g} V after {sweep} sweeps): "
-                f"with nudge beta={beta:.4g} the circuit has no stable equilibrium; use a smaller |beta| or "
+                f"with nudge beta={nudge()} the circuit has no stable equilibrium; use a smaller |beta| or "
                 "larger output conductances"
             )
     if exact_sweeps:

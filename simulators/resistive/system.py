@@ -1,9 +1,9 @@
 """The resistive network behind the black-box contract (capabilities ``local``, ``program``, ``stepwise``,
-``contrast``)."""
+``contrast``, ``phases``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from aeqprop.simulators.core import (
@@ -15,11 +15,20 @@ from aeqprop.simulators.core import (
     param_specs,
 )
 
-from aeqprop.system import RelaxReport
+from aeqprop.system import RelaxReport, real_beta
 
 from .contrast import Contrast
 from .network import Topology, input_voltages, local_gradients, param_names
-from .solver import Coefficients, _rows, block_coordinate_descent, diagonals, extrapolate, input_drive
+from .solver import (
+    Coefficients,
+    SweepBuffers,
+    _rows,
+    block_coordinate_descent,
+    diagonals,
+    extrapolate,
+    input_drive,
+    relax_phases,
+)
 
 
 class ResistiveNetwork(SimulatedSystem):
@@ -33,7 +42,7 @@ class ResistiveNetwork(SimulatedSystem):
     new parameter values (e.g. true device conductances) into the circuit, and read :attr:`dtype`.
     """
 
-    CAPABILITIES = frozenset({"local", "program", "stepwise", "contrast"})
+    CAPABILITIES = frozenset({"local", "program", "stepwise", "contrast", "phases"})
     NAME = "resistive network"
 
     def __init__(
@@ -57,11 +66,13 @@ class ResistiveNetwork(SimulatedSystem):
         self._max_sweeps = max_sweeps
         self._params = own_params(params, param_names(topology.depth), self._dtype)
         self._conductances = [f"g{k}" for k in range(1, topology.depth + 1)]
+        self._widest = max(topology.sizes[1:])  # the widest free layer (see STACK_LIMIT)
         self._window_fill: dict = {}  # bound-filled buffers of clip_window
         self._clip_conductances()
         self._lows, self._highs = topology.bounds(self._dtype)
         self._bounds_by_batch: dict[int, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-        self._spare: list[np.ndarray] = []  # the solver's ping-pong buffers, kept between relaxations
+        self._sweep_buffers = SweepBuffers()  # the solver's ping-pong state arrays, kept between relaxations
+        self._phase_buffers = SweepBuffers()  # the same for the stacked phases of ``accumulate_phases``
         # sweep plans hold the parameter arrays themselves: valid until an array is replaced (restore)
         self._plans: dict[bool, list] = {}
         self.spec = self._make_spec(
@@ -96,7 +107,7 @@ class ResistiveNetwork(SimulatedSystem):
         self._extrapolate = None
         return block_coordinate_descent(
             self._params, self._coefficients(), self._layers, lows, highs,
-            self._beta, self._target, self._tol_v, self._max_sweeps, buffers=self._spare,
+            self._beta, self._target, self._tol_v, self._max_sweeps, buffers=self._sweep_buffers,
         )
 
     def step(self, n: int = 1) -> RelaxReport:
@@ -109,7 +120,7 @@ class ResistiveNetwork(SimulatedSystem):
         lows, highs = self._bounds_full()
         return block_coordinate_descent(
             self._params, self._coefficients(), self._layers, lows, highs,
-            self._beta, self._target, self._tol_v, n, exact_sweeps=True, buffers=self._spare,
+            self._beta, self._target, self._tol_v, n, exact_sweeps=True, buffers=self._sweep_buffers,
         )
 
     # --- "contrast": the fused EP step ---------------------------------------------------------------------
@@ -119,10 +130,62 @@ class ResistiveNetwork(SimulatedSystem):
         self._require_state()
         self._contrast.add(float(weight), self._node_reads(self._layers, reads))
 
+    #: Phases are stacked into one batch while phases x batch x widest layer stays at or below this many node
+    #: voltages: below it a sweep costs its numpy calls (about a microsecond each), so M phases cost about one;
+    #: above it the arithmetic dominates and sequential phases, each warm-started from the free equilibrium,
+    #: need fewer sweeps (DRN-XS at batch 4: 1,200, stacked; DRN-1H: 12,288, sequential).
+    STACK_LIMIT = 4096
+
+    def accumulate_phases(
+        self, betas: Sequence[float], weights: Sequence[float], target: np.ndarray, reads: int = 1
+    ) -> list[RelaxReport]:
+        """Capability ``phases``: settle every phase of this clamp and hold each with its weight; afterwards the
+        network sits at the last phase's equilibrium under its nudge. Small problems are solved as one stacked
+        batch (see :func:`.solver.relax_phases` and :attr:`STACK_LIMIT`), larger ones phase after phase."""
+        self._offers("phases")
+        self._require_input("accumulate_phases")
+        betas = [real_beta(b, self.NAME) for b in betas]
+        if not betas or len(weights) != len(betas):
+            raise ValueError(f"accumulate_phases: need one weight per nudge, got {len(betas)} nudges and "
+                             f"{len(weights)} weights")
+        batch, phases = self._batch(), len(betas)
+        if phases * batch * self._widest > self.STACK_LIMIT:
+            return self._phases_in_turn(betas, weights, target, reads)
+        stacked = self._phase_buffers.stacked(self._layers, phases)
+        super().nudge(betas[-1], target)  # checks the target; the state left behind is the last phase's
+        self._free_state = self._extrapolate = None
+        lows, highs = self._bounds_full(batch * phases)
+        report = relax_phases(self._params, self._coefficients(), stacked, lows, highs, betas, self._target,
+                              self._tol_v, self._max_sweeps, buffers=self._phase_buffers)
+        seen = self._node_reads(stacked, reads)
+        self._contrast.add_phases([float(w) for w in weights], seen, batch)
+        self._layers = [layer[(phases - 1) * batch :] for layer in stacked]
+        return [report] * phases
+
+    def _phases_in_turn(
+        self, betas: list[float], weights: Sequence[float], target: np.ndarray, reads: int
+    ) -> list[RelaxReport]:
+        """The phases one after another: free ones first, then the nudged ones in their order, each warm-started
+        from the free equilibrium (see :meth:`nudge`); a free last phase is then put back exactly."""
+        order = sorted(range(len(betas)), key=lambda m: betas[m] != 0.0)
+        reports: dict[int, RelaxReport] = {}
+        free: list[np.ndarray] | None = None
+        for m in order:
+            self.nudge(betas[m], target)
+            reports[m] = self.relax()
+            if betas[m] == 0.0 and free is None:
+                free = [layer.copy() for layer in self._layers]
+            if weights[m]:
+                self._contrast.add(float(weights[m]), self._node_reads(self._layers, reads))
+        if order[-1] != len(betas) - 1 and free is not None:  # the last phase is a free one, solved first
+            self._layers = free
+            super().nudge(0.0, target)
+        return [reports[m] for m in range(len(betas))]
+
     def program_accumulated(self, rates: Mapping[str, float]) -> None:
         """θ += rate · Σ weight · dP/dθ over the held phases, one gemm per conductance matrix; then the window."""
         self._offers("contrast")
-        unknown = set(rates) - set(self._params)
+        unknown = rates.keys() - self._params.keys()
         if unknown:
             raise KeyError(f"program_accumulated: unknown parameters {sorted(unknown)}; known: {sorted(self._params)}")
         if not len(self._contrast) or self._v_in is None:
@@ -146,9 +209,11 @@ class ResistiveNetwork(SimulatedSystem):
         """The floating-point type of parameters and state."""
         return self._dtype
 
-    def _bounds_full(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """The diode bounds repeated over the present batch (cached per batch size; see ``Coefficients.inverse``)."""
-        batch = self._layers[0].shape[0] if self._layers else 0
+    def _bounds_full(self, batch: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The diode bounds repeated over ``batch`` rows, the present batch by default (cached per batch size;
+        see ``Coefficients.inverse``)."""
+        if batch is None:
+            batch = self._layers[0].shape[0] if self._layers else 0
         full = self._bounds_by_batch.get(batch)
         if full is None:
             if len(self._bounds_by_batch) > 4:
