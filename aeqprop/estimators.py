@@ -19,6 +19,7 @@ system with capability ``complex`` (smooth dynamics) and is exact up to the Nth 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
@@ -127,13 +128,10 @@ def estimate_and_program(
         raise ValueError(f"the fused step takes a real stencil; {estimator!r} is not one")
     beta, (multiples, weights) = _stencil(estimator, beta, rng)
     if "phases" in system.spec.capabilities:
-        # Every phase in one call, the free one last (its weight, 0 when the stencil has none), so that the
-        # system is left at the free equilibrium whose outputs the step reports.
-        phases = [(m * beta, w / beta) for m, w in zip(multiples, weights) if m != 0.0]
-        phases.append((0.0, sum(w for m, w in zip(multiples, weights) if m == 0.0) / beta))
+        nudges, held = _phases_free_last(multiples, weights)
         system.clamp(x)
         reports = cast(PhasesSystem, system).accumulate_phases(
-            [b for b, _ in phases], [w for _, w in phases], target, reads)
+            [m * beta for m in nudges], [w / beta for w in held], target, reads)
         outputs = system.read_outputs(reads)
         sweeps, relaxations = sum(report.sweeps for report in reports), len(reports)
     else:
@@ -146,6 +144,18 @@ def estimate_and_program(
             system.accumulate_local(w / beta, reads)
     system.program_accumulated(rates)
     return Estimate(gradient={}, outputs=outputs, relaxations=relaxations, sweeps=sweeps)
+
+
+@functools.cache
+def _phases_free_last(
+    multiples: tuple[float, ...], weights: tuple[float, ...]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """A stencil's phases for one ``accumulate_phases`` call: the nudged ones, then the free one (its weight, 0
+    when the stencil has none) last, so that the system is left at the free equilibrium whose outputs the step
+    reports."""
+    nudged = [(m, w) for m, w in zip(multiples, weights) if m != 0.0]
+    free = sum(w for m, w in zip(multiples, weights) if m == 0.0)
+    return (*(m for m, _ in nudged), 0.0), (*(w for _, w in nudged), free)
 
 
 def _stencil(

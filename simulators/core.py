@@ -40,35 +40,51 @@ def own_params(params: Mapping[str, np.ndarray], names: list[str], dtype: np.dty
 
 def clip_window(
     params: dict[str, np.ndarray], names: list[str], lo: float | None, hi: float | None,
-    fill: dict[tuple[str, np.dtype], np.ndarray] | None = None,
+    fill: dict | None = None,
 ) -> None:
     """Clip the named arrays into ``[lo, hi]`` in place (``None``: open on that side).
 
-    Pass a ``fill`` dict (one per system, kept between calls) to compare against an array filled with the bound
-    instead of the scalar: numpy's maximum/minimum take their vectorized path only with two array operands,
-    3-5x faster on a large array, with the same bits (ties and NaN included).
+    Pass a ``fill`` dict (one per system, kept between calls) to compare against a buffer filled with the bound
+    instead of the scalar: numpy's maximum/minimum take their vectorized path only with two array operands
+    (3-5x faster on a large array), with the same bits (ties and NaN included). The array is walked in blocks
+    of :data:`CLIP_BLOCK` elements against one block-sized bound buffer that stays in cache: a bound buffer of
+    the array's size would double the memory traffic (a 1568 x 1024 float32 window clip: 100-185 us against
+    190-290 with a broadcast row).
     """
     for name in names:
         g = params[name]
         if lo is not None:
-            np.maximum(g, _bound_like(fill, lo, g), out=g)  # maximum/minimum: one pass each, cheaper than clip
+            for block, bound in _blocks(fill, name, lo, g):
+                np.maximum(block, bound, out=block)
         if hi is not None:
-            np.minimum(g, _bound_like(fill, hi, g), out=g)
+            for block, bound in _blocks(fill, name, hi, g):
+                np.minimum(block, bound, out=block)
 
 
-def _bound_like(fill: dict[tuple[str, np.dtype], np.ndarray] | None, value: float, g: np.ndarray) -> np.ndarray | float:
-    """``value`` as an array to compare ``g`` with: a view of one buffer per (value, dtype) grown as needed, of
-    ``g``'s shape, or one row broadcast over ``g``'s rows when they are long (>= 512: the broadcast costs
-    nothing there and the full-size buffer would double the memory traffic); the scalar itself without
-    ``fill``, for a 0-d or a non-contiguous ``g``."""
+#: Elements per block of :func:`clip_window` (256 kB of float32: the block and its bound stay in L2).
+CLIP_BLOCK = 65536
+
+
+def _blocks(fill: dict | None, name: str, value: float, g: np.ndarray) -> list[tuple[np.ndarray, np.ndarray | float]]:
+    """(block of ``g``, bound to compare it with) pairs covering ``g``: blocks of a flat view against a buffer
+    filled with ``value``, kept in ``fill`` per (name, bound, dtype) with ``g`` itself, so that they are rebuilt
+    only when ``g`` is another array; the whole of ``g`` against the scalar without ``fill``, for a 0-d or a
+    non-contiguous ``g``."""
     if fill is None or g.ndim == 0 or not g.flags.c_contiguous:
-        return value
-    key = (float(value).hex(), g.dtype)  # hex: -0.0 and 0.0 are different bounds
-    n = g.shape[-1] if g.shape[-1] >= 512 else g.size
-    buf = fill.get(key)
-    if buf is None or buf.size < n:
-        buf = fill[key] = np.full(n, value, dtype=g.dtype)
-    return buf[:n] if n != g.size else buf[:n].reshape(g.shape)
+        return [(g, value)]
+    key = (name, float(value).hex(), g.dtype)  # hex: -0.0 and 0.0 are different bounds
+    held = fill.get(key)
+    if held is not None and held[0] is g:
+        return held[1]  # type: ignore[no-any-return]
+    bound_key = (float(value).hex(), g.dtype)
+    bound = fill.get(bound_key)
+    n = min(g.size, CLIP_BLOCK)
+    if bound is None or bound.size < n:
+        bound = fill[bound_key] = np.full(n, value, dtype=g.dtype)
+    flat = g.reshape(-1)
+    pairs = [(flat[i : i + CLIP_BLOCK], bound[: min(CLIP_BLOCK, g.size - i)]) for i in range(0, g.size, CLIP_BLOCK)]
+    fill[key] = (g, pairs)
+    return pairs
 
 
 def param_specs(

@@ -166,7 +166,8 @@ def test_check_command_runs_every_check_on_a_simulator(simulated: Path, capsys) 
     from aeqprop.cli import main
 
     assert main(["check", str(simulated)]) == 0
-    assert f"{simulated}: system 'resistive', all checks: 13 passed, 0 failed, 0 skipped" in capsys.readouterr().out
+    # the simulator of the rig tests offers no "phases" (it settles the phases in turn, as the rig does)
+    assert f"{simulated}: system 'resistive', all checks: 12 passed, 0 failed, 1 skipped" in capsys.readouterr().out
 
 
 def test_check_command_on_a_rig_leaves_the_device_alone_unless_asked(crossbar_rig, capsys) -> None:

@@ -10,9 +10,10 @@ and each layer's whole update is one BLAS ``gemm`` with β = 1 writing straight 
 so Σ_m c_m dP/dg = Lᵀ R with L = [pre_1; …; pre_M; q_pre; 1/(2B)] and R = [−c_1 post_1/B; …; −c_M post_M/B;
 1/(2B); q_post], where q = Σ_m c_m Σ_b V_m² (the same trick as ``local_gradients``, with the phases stacked
 along the GEMM's inner dimension). The input layer is the same in every phase of a batch, so its rows are
-shared: L = [V_in; Σ_b V_in²; 1/(2B)], R = [−Σ_m c_m post_m / B; Σ_m c_m / (2B); q_post]. For every EP
+shared: L = [V_in; 1/(2B); Σ_b V_in²], R = [−Σ_m c_m post_m / B; q_post; Σ_m c_m / (2B)]. For every EP
 estimator the weights sum to zero, so the huge input squares (10⁵ V² at DRN gains) cancel exactly instead of
-being subtracted after rounding, and the largest GEMM has B + 2 inner rows instead of 2(B + 2).
+being subtracted after rounding; where that sum is exactly zero in floating point (centered, one-sided) their
+row is left out, and the largest GEMM has B + 1 inner rows instead of 2(B + 2) (its cost grows with each row).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class Contrast:
         self._stacks: list[np.ndarray] = []  # per free layer: (cap * B + 2, n) buffer
         self._rights: list[np.ndarray] = []  # per free layer: (cap * B + 2, n) buffer
         self._squares: list[np.ndarray] = []  # per free layer: scratch for the squared voltages
-        self._left_in: np.ndarray | None = None  # [V_in; Σ V_in²; 1/(2B)], valid while ``_left_of`` is V_in
+        self._left_in: np.ndarray | None = None  # [V_in; 1/(2B); Σ V_in²], valid while ``_left_of`` is V_in
         self._left_of: np.ndarray | None = None
+        self._squares_of: np.ndarray | None = None  # the V_in whose squares the operand's last row holds
         self._cap = 0
         self._batch = 0
 
@@ -98,16 +100,22 @@ class Contrast:
         row_weights = np.repeat(w, batch)  # w_m on each of phase m's rows
         left = self._input_operand(v_in)
         half = 1.0 / (2 * batch)
-        q_prev = left[batch]  # unused for layer 1 (its squares ride in the shared operand)
+        total = sum(self.weights)
+        q_prev = left[batch]  # replaced by layer 1's q before layer 2 uses it
         for k in range(1, depth + 1):
             stack, right = self._stacks[k - 1], self._rights[k - 1]
             posts = stack[:rows].reshape(phases, batch, -1)
-            if k == 1:  # shared input rows: R = [Σ_m −w_m post_m / B; Σ w / (2B); q]
-                n_rows = batch + 2
+            if k == 1:  # shared input rows: L = [V_in; 1/(2B); Σ_b V_in²], R = [Σ_m −w_m post_m / B; q; Σ w / (2B)]
+                # the input squares' row is left out when the weights sum to exactly zero (every EP stencil
+                # whose weights are exact in binary, centered and one-sided among them): a GEMM row less
+                n_rows = batch + 1 if total == 0.0 else batch + 2
+                if n_rows == batch + 2:
+                    self._input_squares(v_in)
                 operand = left
                 np.matmul(scale, posts.reshape(phases, -1), out=right[:batch].reshape(-1))
-                right[batch] = sum(self.weights) * half
+                right[batch + 1] = total * half
                 bias_rows = right[:batch]
+                q_row = batch
             else:  # L = [pre_1 .. pre_M; q_pre; 1/(2B)], R = [−w_1 post_1 / B .. −w_M post_M / B; 1/(2B); q]
                 n_rows = rows + 2
                 operand = self._stacks[k - 2][:n_rows]
@@ -116,13 +124,14 @@ class Contrast:
                 np.multiply(posts, scale[:, None, None], out=right[:rows].reshape(phases, batch, -1))
                 right[rows] = half
                 bias_rows = right[:rows]
-            q_prev = right[n_rows - 1]
+                q_row = rows + 1
+            q_prev = right[q_row]
             squares = self._squares[k - 1][:rows]
             np.square(stack[:rows], out=squares)
             np.matmul(row_weights, squares, out=q_prev)  # q = Σ_m w_m Σ_b post_m²
             rate = rates.get(f"g{k}")
             if rate:
-                _gemm_into(params[f"g{k}"], rate, operand, right[:n_rows])
+                _gemm_into(params[f"g{k}"], rate, operand[:n_rows], right[:n_rows])
             rate_b = rates.get(f"b{k}")
             if rate_b:
                 bias = params[f"b{k}"]
@@ -130,7 +139,8 @@ class Contrast:
         self.weights.clear()
 
     def _input_operand(self, v_in: np.ndarray) -> np.ndarray:
-        """[V_in; Σ_b V_in²; 1/(2B)], rebuilt only when the clamped input changes.
+        """[V_in; 1/(2B); Σ_b V_in²] (the last row filled by :meth:`_input_squares` when needed), rebuilt only
+        when the clamped input changes.
 
         The cache is keyed by identity: the system makes a new V_in array at every clamp (never refills one).
         """
@@ -140,10 +150,15 @@ class Contrast:
             if left is None or left.shape != (batch + 2, n) or left.dtype != v_in.dtype:
                 left = self._left_in = np.empty((batch + 2, n), dtype=v_in.dtype)
             left[:batch] = v_in
-            np.add.reduce(np.square(v_in), axis=0, out=left[batch])
-            left[batch + 1] = 1.0 / (2 * batch)
-            self._left_of = v_in
+            left[batch] = 1.0 / (2 * batch)
+            self._left_of, self._squares_of = v_in, None
         return self._left_in  # type: ignore[return-value]
+
+    def _input_squares(self, v_in: np.ndarray) -> None:
+        """Fill the Σ_b V_in² row of the input operand (after :meth:`_input_operand`)."""
+        if self._squares_of is not v_in:
+            np.add.reduce(np.square(v_in), axis=0, out=self._left_in[v_in.shape[0] + 1])  # type: ignore[index]
+            self._squares_of = v_in
 
 
 def _gemm_into(g: np.ndarray, alpha: float, left: np.ndarray, right: np.ndarray) -> None:

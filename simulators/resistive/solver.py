@@ -60,8 +60,9 @@ class Coefficients:
                 self._hidden.clear()
             # A node with no conductance at all is held at 0 V by its diode (or floats at 0 if linear).
             hidden = self._hidden[batch] = [
-                _rows(np.divide(1.0, d) if d.size == 0 or np.minimum.reduce(d) > 0
-                      else np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0).astype(d.dtype, copy=False), batch)
+                np.divide(1.0, d, out=np.empty((batch, d.shape[0]), dtype=d.dtype))
+                if d.size == 0 or np.minimum.reduce(d) > 0
+                else _rows(np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0).astype(d.dtype, copy=False), batch)
                 for d in self.diag[:-1]
             ]
         return hidden
@@ -172,6 +173,8 @@ class SweepBuffers:
     def __init__(self) -> None:
         self.flats: list[np.ndarray] = []
         self.views: list[list[np.ndarray]] = []
+        self._stacked_key: tuple | None = None  # (copies, batch, dtype) that ``stacked`` laid the buffers out for
+        self._blocks: list[np.ndarray] = []  # views[0] as (copies, batch, n) blocks
 
     def attach(self, layers: list[np.ndarray]) -> int:
         """Make ``layers`` views of one of the two flat arrays (copying them in if they are not); its index."""
@@ -184,6 +187,7 @@ class SweepBuffers:
             total = sum(math.prod(shape) for shape in shapes)
             self.flats = [np.empty(total, dtype=dtype), np.empty(total, dtype=dtype)]
             self.views = [_split(flat, shapes) for flat in self.flats]
+            self._stacked_key = None
         for view, layer in zip(self.views[0], layers):
             np.copyto(view, layer)
         layers[:] = self.views[0]
@@ -191,13 +195,16 @@ class SweepBuffers:
 
     def stacked(self, layers: list[np.ndarray], copies: int) -> list[np.ndarray]:
         """``copies`` copies of ``layers`` stacked along the batch, written into these buffers (ready to attach)."""
-        shapes = [(copies * layer.shape[0], *layer.shape[1:]) for layer in layers]
-        if not self.views or [v.shape for v in self.views[0]] != shapes or self.flats[0].dtype != layers[0].dtype:
+        key = (copies, layers[0].shape[0], layers[0].dtype)
+        if key != self._stacked_key or len(layers) != len(self.views[0]):
+            shapes = [(copies * layer.shape[0], *layer.shape[1:]) for layer in layers]
             total = sum(math.prod(shape) for shape in shapes)
             self.flats = [np.empty(total, dtype=layers[0].dtype), np.empty(total, dtype=layers[0].dtype)]
             self.views = [_split(flat, shapes) for flat in self.flats]
-        for view, layer in zip(self.views[0], layers):
-            np.copyto(view.reshape(copies, *layer.shape), layer)
+            self._blocks = [view.reshape(copies, *layer.shape) for view, layer in zip(self.views[0], layers)]
+            self._stacked_key = key
+        for blocks, layer in zip(self._blocks, layers):
+            np.copyto(blocks, layer)
         return list(self.views[0])
 
 
@@ -285,8 +292,11 @@ def relax_phases(
     drive = np.concatenate([coeffs.drive] * phases) if depth > 1 else out
     inject = [drive, *(_rows(params[f"b{k}"], batch * phases) for k in range(2, depth)), out][-depth:]
     plan = _plan(params, coeffs, len(layers), False)
+    # A nudged block starts from another phase's equilibrium, so its first sweep cannot be the last: that
+    # check is skipped (a block that happens to be settled already costs one sweep more, never a wrong state).
     return _sweep(plan, layers, inv_diag, inject, lows, highs, tol_v, max_sweeps, False,
-                  buffers if buffers is not None else SweepBuffers(), lambda: ", ".join(f"{b:.4g}" for b in betas))
+                  buffers if buffers is not None else SweepBuffers(), lambda: ", ".join(f"{b:.4g}" for b in betas),
+                  check_first=not any(betas) or max_sweeps < 2)
 
 
 def _plan(params: dict[str, np.ndarray], coeffs: Coefficients, depth: int, nudged: bool) -> list:
@@ -308,9 +318,12 @@ def _plan(params: dict[str, np.ndarray], coeffs: Coefficients, depth: int, nudge
 def _sweep(
     plan: list, layers: list[np.ndarray], inv_diag: list[np.ndarray], inject: list[np.ndarray],
     lows: list[np.ndarray], highs: list[np.ndarray], tol_v: float, max_sweeps: int, exact_sweeps: bool,
-    buffers: SweepBuffers, nudge: Callable[[], str],
+    buffers: SweepBuffers, nudge: Callable[[], str], check_first: bool = True,
 ) -> RelaxReport:
-    """Sweep ``plan`` until no node moves more than ``tol_v`` (or exactly ``max_sweeps`` times)."""
+    """Sweep ``plan`` until no node moves more than ``tol_v`` (or exactly ``max_sweeps`` times).
+
+    ``check_first=False`` skips the convergence check of the first sweep, for a start that cannot be settled
+    (it still counts: the relaxation then reports at least two sweeps)."""
     # Ping-pong between the two flat arrays: a sweep writes every layer into the spare one (a layer of the
     # second half-sweep reads its neighbours' new values there: the layered graph is bipartite), then the
     # change of the whole state is measured in place in the old array, which becomes the next spare.
@@ -344,6 +357,8 @@ def _sweep(
         old, current = flats[current], 1 - current
         if empty:
             residual = 0.0
+        elif sweep == 1 and not check_first:
+            continue
         else:
             subtract(old, flats[current], out=old)
             absolute(old, out=old)

@@ -29,6 +29,9 @@ outputs = 3
 input_gain = 2.0
 g_min = 0.01
 tol_v = 1e-10
+# the phases one after another, as the rig runs them ("phases" would settle them side by side from another
+# start: the same equilibria within tol_v, not to float precision)
+offers = ["local", "program", "stepwise", "contrast"]
 [algorithm]
 kind = "ep"
 estimator = "one-sided"

@@ -96,10 +96,10 @@ def test_local_gradients_with_workspace_match_fresh_computation(rng) -> None:
 
 
 
-@pytest.mark.parametrize("shape", [(7, 5), (3, 600), (600,), (4,)])
+@pytest.mark.parametrize("shape", [(7, 5), (3, 600), (600,), (4,), (300, 200)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_window_clip_against_filled_bounds_equals_np_clip(shape, dtype) -> None:
-    """clip_window with its bound buffers (a full-size array for short rows, one broadcast row for long ones)
+    """clip_window with its bound buffer (blocks of the flat array, one bound buffer of a block's size)
     gives np.clip's bits, NaN included, for both bounds, one bound, and a buffer shared between shapes."""
     from aeqprop.simulators.core import clip_window
 
