@@ -86,6 +86,9 @@ def test_phases_are_checked() -> None:
         net.accumulate_phases([0.1, -0.1], [1.0], np.zeros((2, 3)))
     with pytest.raises(ValueError, match="shape"):
         net.accumulate_phases([0.1], [1.0], np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="needs a target"):
+        net.accumulate_phases([0.1, 0.0], [1.0, 0.0], None)  # type: ignore[arg-type]
+    net.accumulate_phases([0.0], [1.0], None)  # type: ignore[arg-type]  # a free phase needs none
     plain = small_network(offers=FUSED)
     plain.clamp(np.zeros((2, 5)))
     with pytest.raises(CapabilityError, match="phases"):

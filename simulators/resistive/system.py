@@ -153,9 +153,14 @@ class ResistiveNetwork(SimulatedSystem):
             return self._phases_in_turn(betas, weights, target, reads)
         stacked = self._phase_buffers.stacked(self._layers, phases)
         super().nudge(betas[-1], target)  # checks the target; the state left behind is the last phase's
+        held = self._target
+        if held is None:  # only free phases may go without a target
+            if any(betas):
+                raise ValueError("accumulate_phases: a nonzero nudge needs a target")
+            held = np.zeros((batch, self.spec.n_outputs), dtype=self._dtype)
         self._free_state = self._extrapolate = None
         lows, highs = self._bounds_full(batch * phases)
-        report = relax_phases(self._params, self._coefficients(), stacked, lows, highs, betas, self._target,
+        report = relax_phases(self._params, self._coefficients(), stacked, lows, highs, betas, held,
                               self._tol_v, self._max_sweeps, buffers=self._phase_buffers)
         seen = self._node_reads(stacked, reads)
         self._contrast.add_phases([float(w) for w in weights], seen, batch)
