@@ -572,13 +572,8 @@ def check_contrast(ctx: _Context) -> None:
             _relaxed(system)
             fused.accumulate_local(weight)
         fused.program_accumulated(rates)
-        got = {k: np.asarray(v, dtype=float) for k, v in system.read_params().items()}
-        for name in ctx.spec.params:
-            update = float(np.max(np.abs(expected[name] - before[name]), initial=0.0))
-            gap = float(np.max(np.abs(got[name] - expected[name]), initial=0.0))
-            if gap > ctx.atol + 0.01 * update:
-                raise _Failed(f"program_accumulated() left {name!r} {gap:.3g} away from program() of the combined "
-                              f"read_local() (update {update:.3g}; allowed 1 % of it + atol {ctx.atol:g})")
+        _same_update(ctx, "program_accumulated()", "program() of the combined read_local()", system, expected,
+                     before)
         _must_raise("program_accumulated() right after program_accumulated() (nothing accumulated)",
                     RuntimeError, fused.program_accumulated, rates)
         fused.accumulate_local(1.0)
@@ -590,6 +585,20 @@ def check_contrast(ctx: _Context) -> None:
         fused.accumulate_local(1.0)
         _must_raise("program_accumulated() with an unknown parameter name", KeyError,
                     fused.program_accumulated, {"__no_such_parameter__": 1.0})
+
+
+def _same_update(
+    ctx: _Context, what: str, reference: str, system: PhysicalSystem, expected: Mapping[str, np.ndarray],
+    before: Mapping[str, np.ndarray],
+) -> None:
+    """Every parameter of ``system`` within 1 % of its update (``expected − before``) plus ``atol`` of ``expected``."""
+    got = {k: np.asarray(v, dtype=float) for k, v in system.read_params().items()}
+    for name in ctx.spec.params:
+        update = float(np.max(np.abs(expected[name] - before[name]), initial=0.0))
+        gap = float(np.max(np.abs(got[name] - expected[name]), initial=0.0))
+        if gap > ctx.atol + 0.01 * update:
+            raise _Failed(f"{what} left {name!r} {gap:.3g} away from {reference} (update {update:.3g}; allowed 1 % "
+                          f"of it + atol {ctx.atol:g})")
 
 
 def check_phases(ctx: _Context) -> None:
@@ -630,14 +639,8 @@ def check_phases(ctx: _Context) -> None:
             raise _Failed(f"after accumulate_phases() the outputs are {gap:.3g} away from the last phase's "
                           f"(nudge {betas[-1]:g}) equilibrium")
         together.program_accumulated(rates)
-        got = {k: np.asarray(v, dtype=float) for k, v in system.read_params().items()}
-        for name in ctx.spec.params:
-            update = float(np.max(np.abs(expected[name] - before[name]), initial=0.0))
-            gap_p = float(np.max(np.abs(got[name] - expected[name]), initial=0.0))
-            if gap_p > ctx.atol + 0.01 * update:
-                raise _Failed(f"accumulate_phases() then program_accumulated() left {name!r} {gap_p:.3g} away "
-                              f"from the phases run one by one (update {update:.3g}; allowed 1 % of it + atol "
-                              f"{ctx.atol:g})")
+        _same_update(ctx, "accumulate_phases() then program_accumulated()", "the phases run one by one", system,
+                     expected, before)
         free = ctx.free(system)
         together.accumulate_phases([ctx.beta, 0.0], [1.0, 0.0], ctx.target)
         gap = ctx.close_enough(np.asarray(system.read_outputs()), free)
