@@ -282,23 +282,24 @@ class ContrastSystem(PhysicalSystem, Protocol):
 
 
 class PhasesSystem(ContrastSystem, Protocol):
-    """Capability ``phases``: the nudged phases of one clamp relaxed and held in one call (with ``contrast``).
+    """Capability ``phases``: every phase of one clamp settled and held in one call (with ``contrast``).
 
     The phases of an EP stencil differ only in their nudge, so a system may settle them side by side: a
     simulator as one stacked batch (at small batches a relaxation costs its calls, not its arithmetic), a chip
     with several copies of its network. It must give what the calls it replaces give (the conformance kit
     compares the two): ``accumulate_phases(betas, weights, target)`` holds what
     ``nudge(betas[m], target); relax(); accumulate_local(weights[m])`` for each m would, each phase's
-    equilibrium reached from the present (free) state rather than from the previous phase's, within the
-    relaxation tolerance.
+    equilibrium reached from the present state rather than from the previous phase's, so equal within the
+    relaxation tolerance rather than bit for bit.
     """
 
     def accumulate_phases(
         self, betas: Sequence[float], weights: Sequence[float], target: np.ndarray, reads: int = 1
     ) -> list[RelaxReport]:
-        """Relax under each nonzero nudge ``betas[m]`` from the present state and accumulate ``weights[m]`` × its
-        local terms; one report per phase. Afterwards the system is nudged by ``betas[-1]`` (target ``target``)
-        and sits at that phase's equilibrium. A zero nudge or a count mismatch raises ``ValueError``."""
+        """Relax under each nudge ``betas[m]`` (0: the free phase) from the present state and accumulate
+        ``weights[m]`` × its local terms; one report per phase. Afterwards the system is nudged by ``betas[-1]``
+        (target ``target``) and sits at that phase's equilibrium. A count mismatch, or a nonzero nudge with no
+        target, raises ``ValueError``; a phase with no stable equilibrium raises ``NotSettled``."""
         ...
 
 
