@@ -565,12 +565,7 @@ def check_contrast(ctx: _Context) -> None:
         system.program({name: rates[name] * g for name, g in combined.items()})
         expected = {k: np.asarray(v, dtype=float) for k, v in system.read_params().items()}
     with ctx.fresh() as system:
-        fused = cast(ContrastSystem, system)
-        ctx.free(system)
-        for beta, weight in phases:
-            system.nudge(beta, ctx.target)
-            _relaxed(system)
-            fused.accumulate_local(weight)
+        fused = _accumulate_one_by_one(ctx, system, phases)
         fused.program_accumulated(rates)
         _same_update(ctx, "program_accumulated()", "program() of the combined read_local()", system, expected,
                      before)
@@ -585,6 +580,19 @@ def check_contrast(ctx: _Context) -> None:
         fused.accumulate_local(1.0)
         _must_raise("program_accumulated() with an unknown parameter name", KeyError,
                     fused.program_accumulated, {"__no_such_parameter__": 1.0})
+
+
+def _accumulate_one_by_one(
+    ctx: _Context, system: PhysicalSystem, phases: list[tuple[float, float]]
+) -> ContrastSystem:
+    """The free equilibrium, then each (nudge, weight) phase relaxed and held with ``accumulate_local``."""
+    fused = cast(ContrastSystem, system)
+    ctx.free(system)
+    for beta, weight in phases:
+        system.nudge(beta, ctx.target)
+        _relaxed(system)
+        fused.accumulate_local(weight)
+    return fused
 
 
 def _same_update(
@@ -618,12 +626,7 @@ def check_phases(ctx: _Context) -> None:
     rates = {name: -0.01 for name in ctx.spec.params}
     with ctx.fresh() as system:
         before = {k: np.array(v, dtype=float, copy=True) for k, v in system.read_params().items()}
-        fused = cast(ContrastSystem, system)
-        ctx.free(system)
-        for beta, weight in phases:
-            system.nudge(beta, ctx.target)
-            _relaxed(system)
-            fused.accumulate_local(weight)
+        fused = _accumulate_one_by_one(ctx, system, phases)
         last = np.asarray(system.read_outputs())
         fused.program_accumulated(rates)
         expected = {k: np.asarray(v, dtype=float) for k, v in system.read_params().items()}
