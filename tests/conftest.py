@@ -23,6 +23,20 @@ def small_network(
     return cfg.build(np.random.default_rng(seed))
 
 
+def digits_test_accuracy(raw: dict, train: int, test: int) -> float:
+    """Train the protocol ``raw`` (a dict) quietly on ``train`` digits; its last test accuracy on ``test`` others."""
+    from aeqprop.data import load_digits
+    from aeqprop.protocol import build, validate_raw
+    from aeqprop.trainer import Trainer, TrainSettings
+
+    parts = build(validate_raw(raw, "test"))
+    run = raw["run"]
+    settings = TrainSettings(epochs=run["epochs"], batch_size=run["batch_size"], log=None, progress=False)
+    trainer = Trainer(parts.system, parts.rule, load_digits().limit(train, test), settings, parts.shuffle_rng, None)
+    trainer.fit()
+    return trainer.state.history[-1]["test_accuracy"]
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -13,6 +13,8 @@ from aeqprop.protocol import build, validate_raw
 from aeqprop.rundir import RunDirectory
 from aeqprop.trainer import Trainer, TrainSettings
 
+from .conftest import digits_test_accuracy
+
 SMALL = {
     "version": 1,
     "system": {"kind": "hopfield-floating", "inputs": 64, "hidden": [16], "outputs": 10, "tol": 1e-6,
@@ -106,11 +108,7 @@ def _resistive_digits(gain: float) -> float:
                       "homeostasis": {"tolerance": 1e-7, "max_iterations": 100}},
         "run": {"epochs": 2, "seed": 0, "batch_size": 4},
     }
-    parts = build(validate_raw(raw, "test"))
-    settings = TrainSettings(epochs=2, batch_size=4, log=None, progress=False)
-    trainer = Trainer(parts.system, parts.rule, load_digits().limit(400, 200), settings, parts.shuffle_rng, None)
-    trainer.fit()
-    return trainer.state.history[-1]["test_accuracy"]
+    return digits_test_accuracy(raw, 400, 200)
 
 
 def test_drift_gain_gives_the_floating_resistive_network_classic_eps_learning_rate() -> None:

@@ -12,10 +12,9 @@ import pytest
 from aeqprop.simulators.hopfield import FloatingHopfieldConfig, HopfieldConfig
 from aeqprop.simulators.hopfield.oracle import gradient_fd
 
-from aeqprop.data import load_digits
-from aeqprop.protocol import build, validate_raw
 from aeqprop.system import CapabilityError
-from aeqprop.trainer import Trainer, TrainSettings
+
+from ..conftest import digits_test_accuracy
 
 SIZES = {"inputs": 6, "hidden": [5], "outputs": 3, "bias_init": 0.2, "init_gain": 1.5}
 
@@ -81,11 +80,7 @@ def _train(lr: float) -> float:
         "optimizer": {"kind": "sgd", "lr": lr},
         "run": {"epochs": 3, "seed": 3, "batch_size": 16},
     }
-    parts = build(validate_raw(raw, "test"))
-    settings = TrainSettings(epochs=3, batch_size=16, log=None, progress=False)
-    trainer = Trainer(parts.system, parts.rule, load_digits().limit(300, 200), settings, parts.shuffle_rng, None)
-    trainer.fit()
-    return trainer.state.history[-1]["test_accuracy"]
+    return digits_test_accuracy(raw, 300, 200)
 
 
 def test_classic_ep_trains_it_on_digits() -> None:
